@@ -1,0 +1,122 @@
+"""`llmtuner` command line: parse, dispatch, nothing else.
+
+Heavy libraries are imported inside the commands, so `llmtuner --help` and argument errors
+answer in about a second. A `UserError` is printed as a short message without a traceback.
+"""
+
+import sys
+from collections.abc import Callable
+
+from . import __version__
+from .extras.errors import UserError
+
+USAGE = """usage: llmtuner COMMAND [CONFIG.yaml] [--key value ...]
+
+数智岐黄 finetune: fine-tune LLMs for integrated Chinese-Western medicine.
+
+commands:
+  train       train a model (stage pt or sft) from a YAML/JSON config and/or flags
+  preview     show processed samples (masked part marked) and data statistics, without training
+  templates   list the chat templates
+  build-tiny  build the embedded tiny model from data/ (used by tests and the CPU demo)
+  version     print the version
+
+`llmtuner COMMAND --help` lists every argument of that command.
+"""
+
+
+def _pop_option(argv: list[str], name: str, default: int) -> int:
+    """Remove a command-specific `--name N` from argv (it is not a training argument)."""
+    for index, token in enumerate(argv):
+        if token == f"--{name}" and index + 1 < len(argv):
+            value = argv[index + 1]
+            del argv[index : index + 2]
+            return int(value)
+        if token.startswith(f"--{name}="):
+            del argv[index]
+            return int(token.split("=", 1)[1])
+    return default
+
+
+def cmd_train(argv: list[str]) -> None:
+    from .hparams import parse_args
+
+    args = parse_args(argv)
+    from .train.tuner import run_training
+
+    run_training(args)
+
+
+def cmd_preview(argv: list[str]) -> None:
+    from .hparams import parse_args
+
+    num_samples = _pop_option(argv, "preview_samples", 3)
+    args = parse_args(argv, command="preview")
+    from .data.pipeline import prepare_datasets
+    from .data.preview import format_preview
+    from .model.loader import load_tokenizer
+
+    tokenizer = load_tokenizer(args.model)
+    prepared = prepare_datasets(tokenizer, args.data, args.finetuning.stage, seed=int(args.training.get("seed", 42)))
+    batch_size = int(args.training.get("per_device_train_batch_size", 8))
+    print(format_preview(prepared, tokenizer, num_samples, args.data.cutoff_len, batch_size))
+
+
+def cmd_templates(argv: list[str]) -> None:
+    from .data.template import TEMPLATES, template_names
+
+    for name in template_names():
+        template = TEMPLATES[name]
+        alias = f" (alias of {template.name})" if name != template.name else ""
+        stops = ", ".join(template.stop_words) or "tokenizer EOS"
+        print(f"{name:15s}{template.description}{alias}  [stops on: {stops}]")
+
+
+def cmd_build_tiny(argv: list[str]) -> None:
+    import argparse
+
+    from .extras.constants import DEFAULT_TINY_MODEL_DIR, PROJECT_ROOT
+    from .model.tiny import build_tiny_model
+
+    parser = argparse.ArgumentParser(prog="llmtuner build-tiny", description="Build the embedded tiny model from data/.")
+    parser.add_argument("--output_dir", default=str(PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR))
+    parser.add_argument("--data_dir", default=str(PROJECT_ROOT / "data"))
+    parser.add_argument("--overwrite", action="store_true")
+    options = parser.parse_args(argv)
+    print(build_tiny_model(options.output_dir, options.data_dir, overwrite=options.overwrite))
+
+
+COMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "train": cmd_train,
+    "preview": cmd_preview,
+    "templates": cmd_templates,
+    "build-tiny": cmd_build_tiny,
+    "version": lambda argv: print(__version__),
+}
+HELP_COMMANDS = {"train": "train", "preview": "preview"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"llmtuner: unknown command {command!r}. Commands: {', '.join(COMMANDS)}.", file=sys.stderr)
+        return 2
+    if command in HELP_COMMANDS and any(token in ("-h", "--help") for token in rest):
+        from .hparams import format_help
+
+        print(format_help(command))
+        return 0
+    try:
+        COMMANDS[command](rest)
+    except UserError as error:
+        print(f"llmtuner {command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

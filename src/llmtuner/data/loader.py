@@ -1,0 +1,182 @@
+"""Load dataset files through `datasets` (cached), align them, mix them, and split off evaluation.
+
+`datasets` caches both the file conversion and every `map` by fingerprint, so a second run with
+the same files and arguments reads Arrow files from the cache instead of re-parsing.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..extras.errors import DataError
+from ..extras.logging import get_logger
+from ..hparams import DataArguments
+from .align import align_batch, check_columns
+from .registry import FILE_TYPES, DatasetAttr, get_dataset_attrs
+
+logger = get_logger(__name__)
+
+
+def aligned_features() -> Any:
+    from datasets import Features, List, Value
+
+    return Features({
+        "_messages": List({"role": Value("string"), "content": Value("string")}),
+        "_system": Value("string"),
+    })
+
+
+def _data_files(attr: DatasetAttr) -> tuple[str, list[str]]:
+    path = Path(attr.path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FILE_TYPES)
+        if not files:
+            raise DataError(f"Dataset {attr.name!r}: folder {path} holds no {'/'.join(FILE_TYPES)} files.")
+    else:
+        raise DataError(f"Dataset {attr.name!r}: {path} does not exist. Check `file_name` in dataset_info.json or `dataset_dir`.")
+    kinds = {FILE_TYPES.get(f.suffix) for f in files}
+    if None in kinds:
+        raise DataError(f"Dataset {attr.name!r}: {files[0]} has an unsupported extension; use {', '.join(FILE_TYPES)}.")
+    if len(kinds) > 1:
+        raise DataError(f"Dataset {attr.name!r}: folder {path} mixes file types {sorted(kinds)}; keep one type per dataset.")
+    for file in files:
+        if file.stat().st_size == 0:
+            raise DataError(f"Dataset {attr.name!r}: {file} is empty. Remove it or fill it.")
+    return kinds.pop(), [str(f) for f in files]
+
+
+def diagnose_json(files: list[str]) -> None:
+    """After `datasets` failed on JSON input, find the first bad file and line and say so."""
+    for file in files:
+        text = Path(file).read_text(encoding="utf-8", errors="replace")
+        stripped = text.lstrip()
+        if stripped.startswith("["):
+            try:
+                records = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{file} line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}). Fix that line.") from None
+            for index, record in enumerate(records):
+                if not isinstance(record, dict):
+                    raise DataError(f"{file}: record {index} is {type(record).__name__}, not an object. Each sample must be a JSON object.")
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(
+                    f"{file} line {number}: not valid JSON ({error.msg} at column {error.colno}). "
+                    "In a .jsonl file every line must be one complete JSON object; fix or remove that line."
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(f"{file} line {number}: a {type(record).__name__}, not a JSON object.")
+
+
+def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None = None) -> Any:
+    """One dataset as `datasets` loads it, before alignment."""
+    import datasets
+
+    if attr.source == "hub":
+        try:
+            return datasets.load_dataset(attr.path, name=attr.subset, split=attr.split, cache_dir=cache_dir, streaming=data_args.streaming)
+        except Exception as error:  # offline, missing repo, auth: all the user can fix is where the data comes from
+            raise DataError(
+                f"Dataset {attr.name!r}: could not load {attr.path!r} from the hub ({type(error).__name__}: {error}). "
+                "On a machine without internet, download it once and register it with `file_name` instead."
+            ) from error
+    builder, files = _data_files(attr)
+    try:
+        dataset = datasets.load_dataset(builder, data_files=files, split="train", cache_dir=cache_dir, streaming=data_args.streaming)
+    except Exception as error:
+        if builder == "json":
+            diagnose_json(files)
+        if "corresponds to no data" in str(error):  # datasets' way of saying the files hold no rows
+            raise DataError(f"Dataset {attr.name!r} ({', '.join(files)}) has no samples. Fill it or drop it from `dataset`.") from None
+        raise DataError(f"Dataset {attr.name!r}: could not read {', '.join(files)}: {type(error).__name__}: {error}") from error
+    if not data_args.streaming and len(dataset) == 0:
+        raise DataError(f"Dataset {attr.name!r} ({', '.join(files)}) has no samples. Fill it or drop it from `dataset`.")
+    return dataset
+
+
+def _subsample(dataset: Any, attr: DatasetAttr, data_args: DataArguments, seed: int) -> Any:
+    if attr.num_samples and not data_args.streaming:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        indices = np.concatenate([rng.permutation(len(dataset)) for _ in range(-(-attr.num_samples // len(dataset)))])
+        dataset = dataset.select(indices[: attr.num_samples].tolist())
+    if data_args.max_samples:
+        if data_args.streaming:
+            dataset = dataset.take(data_args.max_samples)
+        else:
+            dataset = dataset.select(range(min(data_args.max_samples, len(dataset))))
+    return dataset
+
+
+def load_aligned(attr: DatasetAttr, data_args: DataArguments, seed: int = 42, cache_dir: str | None = None) -> Any:
+    """Load one dataset and convert it to `_messages` / `_system` (/ `_pii`)."""
+    from datasets import Value
+
+    dataset = load_raw(attr, data_args, cache_dir)
+    column_names = dataset.column_names
+    if column_names is None:  # streaming without known features: look at the first sample
+        column_names = list(next(iter(dataset)).keys())
+    check_columns(attr, column_names, attr.path)
+    dataset = _subsample(dataset, attr, data_args, seed)
+    features = aligned_features()
+    if data_args.deidentify:
+        from .deidentify import REPLACEMENTS
+
+        features["_pii"] = {kind: Value("int64") for kind in REPLACEMENTS}
+    kwargs: dict[str, Any] = {}
+    if not data_args.streaming:
+        kwargs = {"num_proc": data_args.preprocessing_num_workers, "load_from_cache_file": not data_args.overwrite_cache,
+                  "desc": f"Aligning {attr.name}"}
+    return dataset.map(
+        align_batch, batched=True, with_indices=True, remove_columns=column_names, features=features,
+        fn_kwargs={"attr": attr, "deidentify": data_args.deidentify}, **kwargs,
+    )
+
+
+def mix(datasets_list: list[Any], data_args: DataArguments, seed: int) -> Any:
+    import datasets
+
+    if len(datasets_list) == 1:
+        return datasets_list[0]
+    if data_args.mix_strategy == "concat":
+        return datasets.concatenate_datasets(datasets_list)
+    probabilities = [float(p) for p in data_args.interleave_probs.split(",")] if data_args.interleave_probs else None
+    stopping = "first_exhausted" if data_args.mix_strategy == "interleave_under" else "all_exhausted"
+    return datasets.interleave_datasets(datasets_list, probabilities=probabilities, seed=seed, stopping_strategy=stopping)
+
+
+def load_datasets(data_args: DataArguments, seed: int = 42, cache_dir: str | None = None) -> dict[str, Any]:
+    """{"train": ..., "eval": ...} of aligned samples, mixed and split as the arguments say."""
+    splits: dict[str, Any] = {}
+    for split, names in (("train", data_args.dataset), ("eval", data_args.eval_dataset)):
+        attrs = get_dataset_attrs(names, data_args.dataset_dir)
+        if attrs:
+            splits[split] = mix([load_aligned(attr, data_args, seed, cache_dir) for attr in attrs], data_args, seed)
+    if data_args.val_size and "train" in splits:
+        train = splits["train"]
+        if data_args.streaming:
+            size = int(data_args.val_size)
+            held_out, train = train.take(size), train.skip(size)
+        else:
+            size = int(data_args.val_size) if data_args.val_size >= 1 else data_args.val_size
+            if isinstance(size, int) and size >= len(train):
+                raise DataError(f"val_size={size} holds out every one of the {len(train)} training samples; lower it.")
+            parts = train.train_test_split(test_size=size, seed=seed)
+            train, held_out = parts["train"], parts["test"]
+        splits["train"] = train
+        if "eval" in splits:
+            import datasets
+
+            held_out = datasets.concatenate_datasets([splits["eval"], held_out])
+        splits["eval"] = held_out
+    if data_args.streaming and "train" in splits:
+        splits["train"] = splits["train"].shuffle(buffer_size=data_args.buffer_size, seed=seed)
+    return splits

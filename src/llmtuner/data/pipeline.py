@@ -1,0 +1,149 @@
+"""The whole data path in one call: registry -> load -> align -> template -> preprocess (-> pack).
+
+Returns token-id datasets ready for a collator, and statistics a user can check before a GPU hour
+is spent: samples kept and dropped (by reason), truncation, token-length percentiles, identifiers
+scrubbed, padding waste. Statistics never include sample text.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..extras.errors import DataError
+from ..extras.logging import get_logger
+from ..hparams import DataArguments
+from .loader import load_datasets
+from .preprocess import DROP_REASONS, KEPT, pack_batch, pt_batch, sft_batch
+from .template import Template, get_template
+
+logger = get_logger(__name__)
+
+PACKING_BATCH = 20_000
+"""Samples packed together per map batch: bigger fills rows better, smaller bounds memory."""
+
+
+@dataclass
+class SplitStats:
+    split: str
+    samples: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+    lengths: list[int] = field(default_factory=list)
+    """Tokens per kept sample (PT: per block)."""
+    row_lengths: list[int] = field(default_factory=list)
+    """Tokens per training row after packing (empty when not packed)."""
+    pii: dict[str, int] = field(default_factory=dict)
+
+    def percentiles(self) -> dict[str, int]:
+        import numpy as np
+
+        if not self.lengths:
+            return {}
+        values = np.percentile(self.lengths, [50, 90, 95, 99, 100])
+        return {name: int(v) for name, v in zip(("p50", "p90", "p95", "p99", "max"), values)}
+
+
+@dataclass
+class PreparedData:
+    train: Any = None
+    eval: Any = None
+    template: Template | None = None
+    stats: dict[str, SplitStats] = field(default_factory=dict)
+
+
+def padding_fraction(lengths: list[int], batch_size: int, seed: int = 0) -> float:
+    """Share of pad tokens when rows are batched in a shuffled order and padded to the batch's longest."""
+    import numpy as np
+
+    if not lengths:
+        return 0.0
+    order = np.random.default_rng(seed).permutation(len(lengths))
+    values = np.asarray(lengths)[order]
+    padded = sum(int(values[i : i + batch_size].max()) * len(values[i : i + batch_size]) for i in range(0, len(values), batch_size))
+    return 1.0 - float(values.sum()) / padded
+
+
+def _lengths(dataset: Any) -> list[int]:
+    import pyarrow.compute as pc
+
+    return pc.list_value_length(dataset.data.column("input_ids")).to_pylist()
+
+
+def _pii_counts(dataset: Any) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    column = dataset.data.column("_pii").combine_chunks()
+    return {name: int(pc.sum(column.field(name)).as_py() or 0) for name in (f.name for f in column.type)}
+
+
+def _map_kwargs(data_args: DataArguments, description: str) -> dict[str, Any]:
+    if data_args.streaming:
+        return {}
+    return {"num_proc": data_args.preprocessing_num_workers, "load_from_cache_file": not data_args.overwrite_cache, "desc": description}
+
+
+def prepare_datasets(
+    tokenizer: Any, data_args: DataArguments, stage: str, seed: int = 42, cache_dir: str | None = None
+) -> PreparedData:
+    """Token-id datasets for `stage` ("pt" or "sft"), plus statistics per split."""
+    template = None
+    if stage == "sft":
+        template = get_template(data_args.template or "")
+        template.fix_tokenizer(tokenizer)
+    elif tokenizer.eos_token is None:
+        raise DataError("PT appends EOS after every document, but this tokenizer has no eos_token. Set one (e.g. via template).")
+    prepared = PreparedData(template=template)
+    for split, dataset in load_datasets(data_args, seed, cache_dir).items():
+        stats = SplitStats(split)
+        aligned_columns = list(dataset.column_names or ["_messages", "_system"] + (["_pii"] if data_args.deidentify else []))
+        if data_args.deidentify and not data_args.streaming:
+            stats.pii = _pii_counts(dataset)
+        if stage == "pt":
+            fn_kwargs: dict[str, Any] = {"tokenizer": tokenizer, "cutoff_len": data_args.cutoff_len}
+            if not data_args.streaming:
+                stats.samples = stats.kept = len(dataset)
+            dataset = dataset.map(pt_batch, batched=True, remove_columns=aligned_columns, fn_kwargs=fn_kwargs,
+                                  **_map_kwargs(data_args, f"Tokenizing {split} (pt)"))
+            if not data_args.streaming:
+                stats.lengths = _lengths(dataset)
+        else:
+            fn_kwargs = {
+                "tokenizer": tokenizer, "template": template, "cutoff_len": data_args.cutoff_len,
+                "train_on_prompt": data_args.train_on_prompt, "mask_history": data_args.mask_history,
+                "enable_thinking": data_args.enable_thinking, "default_system": data_args.default_system,
+            }
+            dataset = dataset.map(sft_batch, batched=True, remove_columns=aligned_columns, fn_kwargs=fn_kwargs,
+                                  **_map_kwargs(data_args, f"Tokenizing {split} (sft)"))
+            if not data_args.streaming:
+                statuses = dataset.data.column("_status").to_pylist()
+                stats.samples = len(statuses)
+                stats.kept = statuses.count(KEPT)
+                stats.dropped = {reason: statuses.count(reason) for reason in DROP_REASONS if reason in statuses}
+                stats.truncated = sum(dataset.data.column("_truncated").to_pylist())
+            dataset = dataset.filter(lambda status: status == KEPT, input_columns="_status", **_map_kwargs(data_args, "Dropping"))
+            dataset = dataset.remove_columns(["_status", "_truncated"])
+            if not data_args.streaming:
+                stats.lengths = _lengths(dataset)
+            if data_args.packing and split == "train":
+                dataset = dataset.map(pack_batch, batched=True, batch_size=PACKING_BATCH, fn_kwargs={"cutoff_len": data_args.cutoff_len},
+                                      **_map_kwargs(data_args, "Packing"))
+                if not data_args.streaming:
+                    stats.row_lengths = _lengths(dataset)
+        if not data_args.streaming and stats.kept == 0:
+            reasons = ", ".join(f"{n} {DROP_REASONS[r]}" for r, n in stats.dropped.items()) or "no samples"
+            raise DataError(f"The {split} data has no usable samples ({reasons}). Check the dataset and cutoff_len={data_args.cutoff_len}.")
+        log_stats(stats)
+        prepared.stats[split] = stats
+        setattr(prepared, split, dataset)
+    return prepared
+
+
+def log_stats(stats: SplitStats) -> None:
+    """Counts only, never sample text: medical data must not end up in logs."""
+    if not stats.samples:
+        return
+    dropped = ", ".join(f"{n} {reason}" for reason, n in stats.dropped.items()) or "none"
+    logger.info("%s: %d samples, %d kept, dropped: %s, truncated: %d, tokens %s", stats.split, stats.samples,
+                stats.kept, dropped, stats.truncated, stats.percentiles())
+    if stats.pii:
+        logger.info("%s: identifiers scrubbed: %s", stats.split, stats.pii)

@@ -1,0 +1,1 @@
+"""Shared plumbing: constants, errors, logging. Imports nothing from the rest of llmtuner."""

@@ -1,0 +1,12 @@
+"""What you can say: argument dataclasses, the parser and the one validator."""
+
+from .data_args import DataArguments
+from .finetuning_args import FinetuningArguments
+from .generating_args import GeneratingArguments
+from .model_args import ModelArguments
+from .parser import Arguments, build_training_arguments, format_help, parse_args
+
+__all__ = [
+    "Arguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "ModelArguments",
+    "build_training_arguments", "format_help", "parse_args",
+]

@@ -1,0 +1,47 @@
+"""Arguments that say what to train: the stage and which parameters."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+STAGES = ("pt", "sft")
+FINETUNING_TYPES = ("lora", "qlora", "freeze", "full")
+
+
+@dataclass
+class FinetuningArguments:
+    stage: Literal["pt", "sft"] = field(
+        default="sft", metadata={"help": "Training stage: pt (continued pretraining) or sft (supervised fine-tuning)."}
+    )
+    finetuning_type: Literal["lora", "qlora", "freeze", "full"] = field(
+        default="lora",
+        metadata={"help": "lora, qlora (LoRA on a 4/8-bit base, needs bitsandbytes), freeze (last layers), or full."},
+    )
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank r."})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA scale alpha; default 2 * lora_rank."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
+    lora_target: str = field(
+        default="all",
+        metadata={"help": "Modules that get LoRA, comma-separated; `all` = every linear layer except the output head."},
+    )
+    additional_target: str | None = field(
+        default=None,
+        metadata={"help": "Modules trained in full beside LoRA (e.g. embed_tokens,lm_head after vocabulary expansion)."},
+    )
+    use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA)."})
+    use_rslora: bool = field(default=False, metadata={"help": "Rank-stabilised LoRA scaling alpha/sqrt(r)."})
+    loraplus_lr_ratio: float | None = field(
+        default=None, metadata={"help": "LoRA+: learning rate of B matrices = ratio * learning_rate."}
+    )
+    create_new_adapter: bool = field(
+        default=False, metadata={"help": "Stack a new adapter on top of adapter_name_or_path instead of resuming it."}
+    )
+    freeze_trainable_layers: int = field(
+        default=2, metadata={"help": "freeze: train the last N layers (negative: the first N)."}
+    )
+    freeze_trainable_modules: str = field(
+        default="all", metadata={"help": "freeze: module names inside trainable layers, comma-separated, or `all`."}
+    )
+    freeze_extra_modules: str | None = field(
+        default=None, metadata={"help": "freeze: modules outside the layers to train too (e.g. embed_tokens)."}
+    )
+    plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})

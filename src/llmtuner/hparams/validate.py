@@ -1,0 +1,160 @@
+"""The one place where combinations of arguments are checked.
+
+Every check runs before any model or data is loaded, and every message says what to change.
+Dependent defaults (e.g. `qlora` implies 4-bit) are filled here too, so that later code reads
+settled values. Checks that need to know the hardware are in `validate_hardware`, which imports
+torch and runs just before the training arguments are built.
+"""
+
+from typing import TYPE_CHECKING
+
+from ..extras.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .parser import Arguments
+
+
+def _fail(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def validate_arguments(args: "Arguments", command: str = "train") -> None:
+    """Fill dependent defaults and raise one ConfigError listing every problem found."""
+    model, data, finetuning, training = args.model, args.data, args.finetuning, args.training
+    problems: list[str] = []
+
+    if not model.model_name_or_path:
+        problems.append(
+            "model_name_or_path is missing. Give a model folder, e.g. `--model_name_or_path /models/Qwen2.5-7B`, "
+            "or `--model_name_or_path embedded` for the project's tiny CPU model."
+        )
+
+    # finetuning type and quantization
+    if finetuning.finetuning_type == "qlora":
+        if model.quantization_bit is None:
+            model.quantization_bit = 4
+        finetuning.finetuning_type = "lora"  # QLoRA is LoRA on a quantized base; the rest of the code sees lora
+    if model.quantization_bit is not None and finetuning.finetuning_type != "lora":
+        problems.append(
+            f"quantization_bit={model.quantization_bit} with finetuning_type={finetuning.finetuning_type}: quantized "
+            "weights cannot be trained directly. Use finetuning_type: lora (or qlora), or remove quantization_bit."
+        )
+    if finetuning.finetuning_type != "lora":
+        lora_only = [
+            name for name, value in (
+                ("use_dora", finetuning.use_dora), ("use_rslora", finetuning.use_rslora),
+                ("loraplus_lr_ratio", finetuning.loraplus_lr_ratio), ("additional_target", finetuning.additional_target),
+                ("create_new_adapter", finetuning.create_new_adapter),
+            ) if value
+        ]
+        if lora_only:
+            problems.append(
+                f"{', '.join(lora_only)} only apply to LoRA, but finetuning_type={finetuning.finetuning_type}. "
+                "Remove them or set finetuning_type: lora."
+            )
+        if model.adapter_name_or_path:
+            problems.append(
+                f"adapter_name_or_path is set but finetuning_type={finetuning.finetuning_type}: adapters are LoRA. "
+                "Merge them first with `python src/export_model.py`, or set finetuning_type: lora."
+            )
+    if finetuning.lora_rank <= 0:
+        problems.append(f"lora_rank must be positive, got {finetuning.lora_rank}.")
+    if finetuning.lora_alpha is None:
+        finetuning.lora_alpha = 2 * finetuning.lora_rank
+    if not 0.0 <= finetuning.lora_dropout < 1.0:
+        problems.append(f"lora_dropout must be in [0, 1), got {finetuning.lora_dropout}.")
+
+    # stage
+    if finetuning.stage == "sft" and not data.template:
+        problems.append(
+            "stage sft needs a chat template: set `template` to the model family (qwen, qwen3, llama3, chatglm3, "
+            "baichuan2, yi, intern2, default) or shuzhiqihuang for the medical ChatML template."
+        )
+    if training.get("predict_with_generate") and finetuning.stage != "sft":
+        problems.append(
+            f"predict_with_generate only works with stage sft (got stage {finetuning.stage}). "
+            "Remove it, or score generations with `python src/evaluate.py`."
+        )
+    if training.get("do_predict") and finetuning.stage != "sft":
+        problems.append(f"do_predict only works with stage sft (got stage {finetuning.stage}).")
+
+    # data
+    if data.train_on_prompt and data.mask_history:
+        problems.append("train_on_prompt and mask_history contradict each other (one adds loss, one removes it): pick one.")
+    if data.cutoff_len <= 0:
+        problems.append(f"cutoff_len must be positive, got {data.cutoff_len}.")
+    if data.max_samples is not None and data.max_samples <= 0:
+        problems.append(f"max_samples must be positive, got {data.max_samples}.")
+    if data.val_size < 0 or (data.val_size >= 1 and data.val_size != int(data.val_size)):
+        problems.append(f"val_size must be a fraction in [0, 1) or a whole number of samples, got {data.val_size}.")
+    do_train = training.get("do_train", True)
+    if do_train and not data.dataset:
+        problems.append("No training data: set `dataset` to names from dataset_info.json or file paths (comma-separated).")
+    if training.get("do_eval") and not data.eval_dataset and data.val_size == 0:
+        problems.append("do_eval needs evaluation data: set `eval_dataset`, or `val_size` to hold out part of `dataset`.")
+    if data.streaming:
+        if not training.get("max_steps") or training["max_steps"] <= 0:
+            problems.append(
+                "streaming reads the data lazily, so the number of steps per epoch is unknown: set `max_steps`."
+            )
+        if 0 < data.val_size < 1:
+            problems.append(
+                f"streaming cannot hold out a fraction: set val_size to a whole number of samples (got {data.val_size})."
+            )
+    datasets = _split(data.dataset)
+    if data.interleave_probs is not None:
+        if data.mix_strategy == "concat":
+            problems.append("interleave_probs is set but mix_strategy is concat: set mix_strategy: interleave_under or interleave_over.")
+        try:
+            probs = [float(p) for p in _split(data.interleave_probs)]
+        except ValueError:
+            probs = []
+            problems.append(f"interleave_probs must be numbers separated by commas, got {data.interleave_probs!r}.")
+        if probs and len(probs) != len(datasets):
+            problems.append(f"interleave_probs has {len(probs)} values but dataset names {len(datasets)}: give one per dataset.")
+        if probs and (any(p < 0 for p in probs) or abs(sum(probs) - 1.0) > 1e-6):
+            problems.append(f"interleave_probs must be non-negative and sum to 1, got {probs}.")
+
+    # precision
+    if training.get("bf16") and training.get("fp16"):
+        problems.append("bf16 and fp16 are both set: choose one (bf16 on Ampere or newer GPUs, fp16 on older ones).")
+
+    if command == "train" and do_train and not training.get("output_dir"):
+        problems.append("output_dir is missing: set where checkpoints and the trained adapter/model go.")
+
+    _fail(problems)
+
+
+def validate_hardware(args: "Arguments") -> None:
+    """Checks that depend on the machine (imports torch)."""
+    import torch
+
+    problems: list[str] = []
+    training = args.training
+    has_cuda = torch.cuda.is_available()
+    if training.get("bf16") and has_cuda and not torch.cuda.is_bf16_supported():
+        problems.append(
+            f"bf16 is not supported on {torch.cuda.get_device_name(0)} (needs Ampere or newer): use fp16: true instead."
+        )
+    if training.get("fp16") and not has_cuda:
+        problems.append("fp16 mixed precision needs a CUDA GPU; on CPU remove fp16 (fp32), or use bf16 without DeepSpeed.")
+    if training.get("bf16") and not has_cuda and training.get("deepspeed"):
+        problems.append("bf16 with DeepSpeed needs a GPU; on CPU remove bf16 (DeepSpeed runs in fp32 there).")
+    if args.model.quantization_bit is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            problems.append("quantization_bit needs bitsandbytes: `pip install 'bitsandbytes>=0.50.2'`.")
+    if args.model.attn_implementation == "flash_attention_2":
+        import importlib.util
+
+        if not has_cuda or importlib.util.find_spec("flash_attn") is None:
+            problems.append("attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package; use sdpa.")
+    if not has_cuda and training.get("bf16") and not training.get("deepspeed"):
+        training["use_cpu"] = True  # transformers refuses bf16 on CPU unless use_cpu says the CPU is meant
+    _fail(problems)

@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to the project and to ../shared (tests needing it skip when absent)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach a hub
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, skipping the calling test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared is optional)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The embedded default model (built from data/ once, then reused)."""
+    from llmtuner.model.tiny import ensure_tiny_model
+
+    return ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))

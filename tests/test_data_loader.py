@@ -1,0 +1,170 @@
+"""Loading through `datasets`: every file type, mixing, splitting, streaming, caching, bad input."""
+
+import json
+
+import pytest
+
+from llmtuner.data.loader import load_datasets
+from llmtuner.extras.errors import DataError
+from llmtuner.hparams import DataArguments
+
+ALPACA = [
+    {"instruction": f"问题{i}", "input": "补充" if i % 2 else "", "output": f"回答{i}", "system": "", "history": []}
+    for i in range(10)
+]
+
+
+def write_registry(folder, entries):
+    (folder / "dataset_info.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+
+
+def load(folder, **kwargs):
+    args = DataArguments(dataset_dir=str(folder), **kwargs)
+    return load_datasets(args, seed=1, cache_dir=str(folder / "cache"))
+
+
+@pytest.fixture
+def alpaca_dir(tmp_path):
+    (tmp_path / "qa.json").write_text(json.dumps(ALPACA, ensure_ascii=False), encoding="utf-8")
+    write_registry(tmp_path, {"qa": {"file_name": "qa.json", "columns": {"system": "system", "history": "history"}}})
+    return tmp_path
+
+
+def test_alpaca_to_messages(alpaca_dir):
+    train = load(alpaca_dir, dataset="qa")["train"]
+    assert len(train) == 10
+    assert train[1]["_messages"] == [{"role": "user", "content": "问题1\n补充"}, {"role": "assistant", "content": "回答1"}]
+    assert train[0]["_system"] is None
+
+
+def test_alpaca_history_and_system(tmp_path):
+    rows = [{"instruction": "再问", "input": "", "output": "再答", "system": "你是医生", "history": [["问", "答"]]}]
+    (tmp_path / "h.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    write_registry(tmp_path, {"h": {"file_name": "h.json", "columns": {"system": "system", "history": "history"}}})
+    row = load(tmp_path, dataset="h")["train"][0]
+    assert [m["content"] for m in row["_messages"]] == ["问", "答", "再问", "再答"]
+    assert row["_system"] == "你是医生"
+
+
+def test_sharegpt_with_system_and_custom_tags(tmp_path):
+    rows = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}]
+    (tmp_path / "s.json").write_text(json.dumps(rows))
+    (tmp_path / "m.jsonl").write_text(json.dumps({"msgs": [{"r": "u", "c": "Q2"}, {"r": "b", "c": "A2"}]}) + "\n")
+    write_registry(tmp_path, {
+        "s": {"file_name": "s.json", "formatting": "sharegpt"},
+        "m": {"file_name": "m.jsonl", "formatting": "sharegpt", "columns": {"messages": "msgs"},
+              "tags": {"role_tag": "r", "content_tag": "c", "user_tag": "u", "assistant_tag": "b"}},
+    })
+    train = load(tmp_path, dataset="s,m")["train"]
+    assert train[0]["_system"] == "S" and train[0]["_messages"][0] == {"role": "user", "content": "Q"}
+    assert train[1]["_messages"][1] == {"role": "assistant", "content": "A2"}
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "parquet", "txt", "folder"])
+def test_file_types(tmp_path, kind):
+    import pandas as pd
+
+    frame = pd.DataFrame({"instruction": ["q1", "q2"], "output": ["a1", "a2"]})
+    if kind == "jsonl":
+        frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True, force_ascii=False)
+        entry = {"file_name": "d.jsonl"}
+    elif kind == "csv":
+        frame.to_csv(tmp_path / "d.csv", index=False)
+        entry = {"file_name": "d.csv"}
+    elif kind == "parquet":
+        frame.to_parquet(tmp_path / "d.parquet")
+        entry = {"file_name": "d.parquet"}
+    elif kind == "txt":
+        (tmp_path / "d.txt").write_text("第一段医学文本\n第二段医学文本\n", encoding="utf-8")
+        entry = {"file_name": "d.txt", "columns": {"prompt": "text"}}
+    else:
+        (tmp_path / "parts").mkdir()
+        frame.iloc[:1].to_json(tmp_path / "parts" / "a.jsonl", orient="records", lines=True)
+        frame.iloc[1:].to_json(tmp_path / "parts" / "b.jsonl", orient="records", lines=True)
+        entry = {"file_name": "parts"}
+    write_registry(tmp_path, {"d": entry})
+    train = load(tmp_path, dataset="d")["train"]
+    assert len(train) == 2
+    first = train[0]["_messages"]
+    if kind == "txt":
+        assert first == [{"role": "user", "content": "第一段医学文本"}]
+    else:
+        assert first == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path):
+    lines = [json.dumps({"instruction": "q", "output": "a"})] * 2 + ['{"instruction": "q", "output": ']
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    write_registry(tmp_path, {"bad": {"file_name": "bad.jsonl"}})
+    with pytest.raises(DataError, match=r"bad\.jsonl line 3: not valid JSON"):
+        load(tmp_path, dataset="bad")
+
+
+def test_missing_column_names_it_and_the_fix(tmp_path):
+    (tmp_path / "d.json").write_text(json.dumps([{"question": "q", "answer": "a"}]))
+    write_registry(tmp_path, {"d": {"file_name": "d.json"}})
+    with pytest.raises(DataError) as error:
+        load(tmp_path, dataset="d")
+    message = str(error.value)
+    assert "'instruction'" in message and "['answer', 'question']" in message and '"columns"' in message
+
+
+def test_empty_dataset(tmp_path):
+    (tmp_path / "e.json").write_text("[]")
+    (tmp_path / "z.jsonl").write_text("")
+    write_registry(tmp_path, {"e": {"file_name": "e.json"}, "z": {"file_name": "z.jsonl"}})
+    with pytest.raises(DataError, match="has no samples"):
+        load(tmp_path, dataset="e")
+    with pytest.raises(DataError, match="is empty"):
+        load(tmp_path, dataset="z")
+
+
+@pytest.mark.parametrize(
+    "turns,expected",
+    [
+        ([("human", "q"), ("human", "q2")], r"sample 1, turn 1: found a user turn where a assistant"),
+        ([("gpt", "a")], r"sample 1, turn 0: found a assistant turn where a user"),
+        ([("human", "q"), ("system", "s")], r"sample 1, turn 1: a system turn may only come first"),
+        ([("doctor", "q")], r"sample 1, turn 0: role 'doctor' is not one of the tags"),
+    ],
+)
+def test_bad_role_order_names_dataset_sample_and_turn(tmp_path, turns, expected):
+    good = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
+    bad = {"conversations": [{"from": role, "value": text} for role, text in turns]}
+    (tmp_path / "c.json").write_text(json.dumps([good, bad]))
+    write_registry(tmp_path, {"dialogues": {"file_name": "c.json", "formatting": "sharegpt"}})
+    with pytest.raises(DataError, match=r"Dataset 'dialogues', " + expected):
+        load(tmp_path, dataset="dialogues")
+
+
+def test_max_samples_val_size_and_concat(alpaca_dir):
+    splits = load(alpaca_dir, dataset="qa,qa", max_samples=4, val_size=0.25)
+    assert len(splits["train"]) + len(splits["eval"]) == 8 and len(splits["eval"]) == 2
+    splits = load(alpaca_dir, dataset="qa", val_size=3)
+    assert len(splits["eval"]) == 3
+
+
+def test_interleave_with_probabilities(tmp_path):
+    for name, prefix in (("a", "A"), ("b", "B")):
+        rows = [{"instruction": f"{prefix}{i}", "output": "x"} for i in range(200)]
+        (tmp_path / f"{name}.json").write_text(json.dumps(rows))
+    write_registry(tmp_path, {"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}})
+    train = load(tmp_path, dataset="a,b", mix_strategy="interleave_under", interleave_probs="0.8,0.2")["train"]
+    firsts = [row["_messages"][0]["content"][0] for row in train]
+    share_a = firsts.count("A") / len(firsts)
+    assert 0.7 < share_a < 0.9 and len(firsts) < 400  # stops when the first dataset runs out
+
+
+def test_streaming_gives_iterable(alpaca_dir):
+    splits = load(alpaca_dir, dataset="qa", streaming=True, val_size=2)
+    import datasets
+
+    assert isinstance(splits["train"], datasets.IterableDataset)
+    assert len(list(splits["eval"])) == 2 and len(list(splits["train"])) == 8
+
+
+def test_rerun_hits_the_cache(alpaca_dir):
+    first = load(alpaca_dir, dataset="qa")["train"]
+    second = load(alpaca_dir, dataset="qa")["train"]
+    assert first.cache_files and first.cache_files == second.cache_files
+    assert first._fingerprint == second._fingerprint

@@ -1,0 +1,142 @@
+"""Parser and validator: files + flags, typo suggestions, invalid combinations, fast help."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llmtuner.extras.errors import ConfigError
+from llmtuner.hparams import format_help, parse_args
+from llmtuner.hparams.parser import ARGUMENT_GROUPS
+from llmtuner.hparams.training_fields import training_field_docs
+
+BASE = ["--model_name_or_path", "m", "--template", "qwen", "--dataset", "d", "--output_dir", "o"]
+
+
+def test_yaml_file_then_flags_override(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "model_name_or_path: /models/qwen\nstage: sft\ntemplate: qwen\ndataset: a,b\noutput_dir: out\n"
+        "learning_rate: 1e-4\nlora_rank: 16\npacking: true\n",
+        encoding="utf-8",
+    )
+    args = parse_args([str(config), "--lora_rank", "32", "--packing=false", "--bf16"])
+    assert args.model.model_name_or_path == "/models/qwen"
+    assert args.finetuning.lora_rank == 32 and args.finetuning.lora_alpha == 64  # alpha follows rank
+    assert args.data.packing is False
+    assert args.training["learning_rate"] == pytest.approx(1e-4)  # YAML reads 1e-4 as a string; coerced
+    assert args.training["bf16"] is True
+    assert args.training["report_to"] == "none"  # nothing is sent anywhere unless asked
+
+
+def test_json_config(tmp_path):
+    config = tmp_path / "run.json"
+    config.write_text('{"model_name_or_path": "m", "template": "qwen", "dataset": "d", "output_dir": "o", "cutoff_len": 512}')
+    assert parse_args([str(config)]).data.cutoff_len == 512
+
+
+def test_unknown_key_suggests_close_names(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model_name_or_path: m\nlearning_rat: 1.0e-4\n")
+    with pytest.raises(ConfigError) as error:
+        parse_args([str(config)])
+    message = str(error.value)
+    assert "learning_rat" in message and str(config) in message and "`learning_rate`" in message
+
+
+def test_renamed_transformers4_key_says_new_name():
+    with pytest.raises(ConfigError, match="eval_strategy"):
+        parse_args(BASE + ["--evaluation_strategy", "steps"])
+
+
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--stage", "ppo"], "Valid choices: pt, sft"),
+        (["--finetuning_type", "adapter"], "Valid choices: lora, qlora, freeze, full"),
+        (["--quantization_bit", "4", "--finetuning_type", "full"], "quantized weights cannot be trained"),
+        (["--stage", "pt", "--predict_with_generate"], "predict_with_generate only works with stage sft"),
+        (["--streaming"], "set `max_steps`"),
+        (["--bf16", "--fp16"], "choose one"),
+        (["--train_on_prompt", "--mask_history"], "contradict"),
+        (["--lora_rank", "abc"], "expected an integer"),
+        (["--packing", "maybe"], "expected true or false"),
+        (["--mix_strategy", "interleave_under", "--interleave_probs", "0.5,0.5"], "one per dataset"),
+        (["--do_eval"], "do_eval needs evaluation data"),
+        (["--use_dora", "--finetuning_type", "full"], "only apply to LoRA"),
+    ],
+)
+def test_invalid_combinations(flags, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_args(BASE + flags)
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        parse_args(["--stage", "sft"])
+    message = str(error.value)
+    assert "model_name_or_path is missing" in message and "needs a chat template" in message and "No training data" in message
+
+
+def test_qlora_means_lora_on_4bit():
+    args = parse_args(BASE + ["--finetuning_type", "qlora"])
+    assert args.finetuning.finetuning_type == "lora" and args.model.quantization_bit == 4
+
+
+def test_preview_needs_no_output_dir():
+    args = parse_args(["--model_name_or_path", "m", "--template", "qwen", "--dataset", "d"], command="preview")
+    assert args.data.dataset == "d"
+
+
+def test_missing_and_bad_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_args([str(tmp_path / "nope.yaml")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"(?s)not valid YAML.*line 1"):
+        parse_args([str(bad)])
+
+
+def test_no_field_is_defined_twice():
+    ours = [name for cls in ARGUMENT_GROUPS for name in cls.__dataclass_fields__]
+    assert len(ours) == len(set(ours))
+    assert not set(ours) & set(training_field_docs()), "a field shadows a transformers training argument"
+
+
+def test_every_field_has_help():
+    for cls in ARGUMENT_GROUPS:
+        for name, item in cls.__dataclass_fields__.items():
+            assert item.metadata.get("help"), f"{cls.__name__}.{name} has no help text"
+    text = format_help()
+    assert "--lora_rank" in text and "--learning_rate" in text and "--gradient_checkpointing" in text
+
+
+def test_training_fields_match_transformers():
+    import dataclasses
+
+    from transformers import Seq2SeqTrainingArguments
+
+    real = {f.name for f in dataclasses.fields(Seq2SeqTrainingArguments) if f.init}
+    assert set(training_field_docs()) == real
+
+
+def test_build_training_arguments_coerces_types():
+    from llmtuner.hparams import build_training_arguments
+
+    args = parse_args(BASE + ["--num_train_epochs", "2", "--per_device_train_batch_size", "4", "--save_steps", "50"])
+    training = build_training_arguments(args)
+    assert training.num_train_epochs == 2.0 and training.per_device_train_batch_size == 4
+    assert training.gradient_checkpointing is True and training.report_to in ([], ["none"], "none")
+
+
+def test_cli_errors_are_fast_and_without_traceback():
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "llmtuner.cli", "train", "--model_name_or_path", "m", "--templte", "qwen"],
+        capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 2
+    assert "Did you mean `template`" in result.stderr and "Traceback" not in result.stderr
+    assert elapsed < 5, f"argument errors must not import torch/transformers ({elapsed:.1f}s)"
