@@ -42,6 +42,9 @@ def cmd_train(argv: list[str]) -> None:
     from .hparams import parse_args
 
     args = parse_args(argv)
+    from .data.pipeline import check_data_arguments
+
+    check_data_arguments(args.data, args.finetuning.stage)
     from .train.tuner import run_training
 
     run_training(args)
@@ -52,7 +55,9 @@ def cmd_preview(argv: list[str]) -> None:
 
     num_samples = _pop_option(argv, "preview_samples", 3)
     args = parse_args(argv, command="preview")
-    from .data.pipeline import prepare_datasets
+    from .data.pipeline import check_data_arguments, prepare_datasets
+
+    check_data_arguments(args.data, args.finetuning.stage)
     from .data.preview import format_preview
     from .model.loader import load_tokenizer
 

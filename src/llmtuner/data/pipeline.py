@@ -82,6 +82,16 @@ def _map_kwargs(data_args: DataArguments, description: str) -> dict[str, Any]:
     return {"num_proc": data_args.preprocessing_num_workers, "load_from_cache_file": not data_args.overwrite_cache, "desc": description}
 
 
+def check_data_arguments(data_args: DataArguments, stage: str) -> None:
+    """Resolve dataset and template names now, so a typo fails before any tokenizer or model is loaded."""
+    from .registry import get_dataset_attrs
+
+    get_dataset_attrs(data_args.dataset, data_args.dataset_dir)
+    get_dataset_attrs(data_args.eval_dataset, data_args.dataset_dir)
+    if stage == "sft":
+        get_template(data_args.template or "")
+
+
 def prepare_datasets(
     tokenizer: Any, data_args: DataArguments, stage: str, seed: int = 42, cache_dir: str | None = None
 ) -> PreparedData:

@@ -46,6 +46,12 @@ class Template:
     official code encodes them separately, so each gets its own dummy-prefix space)."""
     final_thought: str = ""
     """Empty reasoning block Qwen3 renders before the final answer (`<think>\\n\\n</think>\\n\\n`)."""
+    conversation_end: str = ""
+    """Emitted once, after the last assistant reply of a training conversation (not after earlier
+    replies, not in generation prompts). For families whose official format has no end-of-turn
+    marker: an earlier reply simply ends where the next role token begins, and the official
+    fine-tuning code appends EOS once at the end (ChatGLM3, Baichuan2: `</s>`). Write special tokens
+    that are listed in `special_tokens`."""
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
 
@@ -110,11 +116,13 @@ class Template:
 
         `system` overrides the default system prompt; "" means no system turn at all.
         """
-        return self._rounds(tokenizer, messages, system, enable_thinking, thought_on_last=True)
+        return self._rounds(tokenizer, messages, system, enable_thinking, last_is_final=True)
 
     def _rounds(
-        self, tokenizer: Any, messages: Sequence[Message], system: str | None, enable_thinking: bool, thought_on_last: bool
+        self, tokenizer: Any, messages: Sequence[Message], system: str | None, enable_thinking: bool, last_is_final: bool
     ) -> list[tuple[list[int], list[int]]]:
+        """`last_is_final`: the last round ends the conversation (training), so it gets `final_thought`
+        and `conversation_end`; False when the rounds are the history of a generation prompt."""
         if len(messages) % 2 != 0 or not messages:
             raise DataError(f"Template {self.name}: a conversation to encode needs user/assistant pairs, got {len(messages)} messages.")
         pairs: list[tuple[list[int], list[int]]] = []
@@ -123,13 +131,15 @@ class Template:
             prompt_parts += self._pieces(self.user, messages[index]["content"])
             answer = messages[index + 1]["content"]
             response_parts = self._pieces(self.assistant, answer)
-            is_last = thought_on_last and index + 2 == len(messages)
+            is_last = last_is_final and index + 2 == len(messages)
             if is_last and self.final_thought and "<think>" not in answer:
                 thought = self._split_specials(self.final_thought)
                 if enable_thinking:  # the model learns to emit the empty block itself, as Qwen3's template shows it
                     response_parts = thought + response_parts
                 else:  # no-think mode: the block belongs to the prompt, as `enable_thinking=False` renders it
                     prompt_parts += thought
+            if is_last and self.conversation_end:
+                response_parts += self._split_specials(self.conversation_end)
             pairs.append((self._encode(tokenizer, prompt_parts), self._encode(tokenizer, response_parts)))
         return pairs
 
@@ -142,7 +152,7 @@ class Template:
         ids: list[int] = []
         if len(messages) > 1:
             # History answers carry no reasoning block: Qwen3 renders one only after the last user turn.
-            for prompt, response in self._rounds(tokenizer, messages[:-1], system, True, thought_on_last=False):
+            for prompt, response in self._rounds(tokenizer, messages[:-1], system, True, last_is_final=False):
                 ids += prompt + response
             parts = self._pieces(self.user, messages[-1]["content"])
         else:

@@ -56,3 +56,80 @@ register_template(Template(
     description="数智岐黄 medical template: ChatML with a 中西医结合 physician system prompt (the embedded model's format).",
     **_CHATML,
 ))
+
+# ---- sentencepiece families (tests/test_template_parity_sentencepiece.py) ------------------------
+
+# ChatGLM3-6B, after its official tokenization_chatglm.py: `build_chat_input` puts `[gMASK]` `sop` first,
+# then per message `<|role|>` + encode(f"{metadata}\n") + encode(content), every encode a separate
+# sentencepiece call that adds its own dummy-prefix "▁" (hence encode_content_separately; the shipped
+# chat_template's "\n {content}" spells that space out); the generation prompt ends with `<|assistant|>`,
+# so the "\n" after it is the first thing the model writes. There is no end-of-turn marker: a reply
+# ends where the next `<|user|>`/`<|observation|>` begins, and the official fine-tuning code
+# (finetune_demo `process_batch`) appends EOS `</s>` once, after the last message.
+# Stop words: the model's generation_config stops on [2, 64795, 64797] = `</s>`, `<|user|>`,
+# `<|observation|>` (LLaMA-Factory: stop_words <|user|>, <|observation|> with EOS kept, efficient_eos).
+# `</s>` comes first because the first stop word is what EOS is set to, and EOS must stay `</s>`:
+# it is what training appends and what the model was tuned to emit at the end.
+register_template(Template(
+    name="chatglm3",
+    prefix="[gMASK]sop",
+    system="<|system|>\n{content}",
+    user="<|user|>\n{content}<|assistant|>",
+    assistant="\n{content}",
+    conversation_end="</s>",
+    stop_words=("</s>", "<|user|>", "<|observation|>"),
+    special_tokens=("[gMASK]", "sop", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>", "</s>"),
+    encode_content_separately=True,
+    description="ChatGLM3-6B (role tokens, [gMASK]sop prefix; EOS </s> once at the end, stops on <|user|>/<|observation|>).",
+))
+
+# Baichuan2-7B/13B-Chat, after its official generation_utils.build_chat_input: the system text encoded
+# as plain text first, then per message user token `<reserved_106>` (195) or assistant token
+# `<reserved_107>` (196) + encode(content) (separate encodes; the tokenizer adds no BOS and no dummy
+# prefix); the generation prompt appends 196. No end-of-turn marker: the official fine-tune.py appends
+# EOS `</s>` once after the last message (as LLaMA-Factory's efficient_eos). It teaches EOS after
+# earlier replies through a shifted label at the next user token; here only the final EOS is learned.
+# EOS stays `</s>` (generation_config eos_token_id 2); there is no default system prompt.
+register_template(Template(
+    name="baichuan2",
+    system="{content}",
+    user="<reserved_106>{content}<reserved_107>",
+    assistant="{content}",
+    conversation_end="</s>",
+    stop_words=("</s>",),
+    special_tokens=("<reserved_106>", "<reserved_107>", "</s>"),
+    encode_content_separately=True,
+    description="Baichuan2 chat models (<reserved_106>/<reserved_107> role tokens; EOS </s> once at the end).",
+))
+
+# Yi-6B/34B-Chat: the chat models' tokenizer_config `chat_template` is plain ChatML with no default system
+# prompt (`{% for message in messages %}<|im_start|>role\n...<|im_end|>\n...`, generation prompt
+# `<|im_start|>assistant\n`). `<|im_start|>` (6) and `<|im_end|>` (7) are vocabulary pieces; replies end
+# with `<|im_end|>`, which becomes EOS (the base tokenizer's EOS is `<|endoftext|>`).
+register_template(Template(
+    name="yi",
+    description="Yi-6B/34B-Chat (ChatML, no default system prompt).",
+    **_CHATML,
+))
+
+# InternLM2-chat, after the tokenizer_config `chat_template` (`{{ bos_token }}` + ChatML) and the official
+# modeling_internlm2.py `build_inputs`/`chat`: BOS `<s>` first (written here because the engine encodes
+# without special tokens), the system turn carries chat()'s default `meta_instruction` when the caller
+# gives none, and generation stops on `<|im_end|>` or `</s>` (chat() passes both as eos_token_id);
+# `<|im_end|>` first, so it becomes the EOS the model learns.
+INTERNLM2_SYSTEM = (
+    "You are an AI assistant whose name is InternLM (书生·浦语).\n"
+    "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai AI Laboratory "
+    "(上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
+    "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by the user such "
+    "as English and 中文."
+)
+
+register_template(Template(
+    name="intern2",
+    prefix="<s>",
+    default_system=INTERNLM2_SYSTEM,
+    description="InternLM2 / InternLM2.5 chat models (BOS + ChatML, default InternLM system prompt).",
+    aliases=("internlm2",),
+    **{**_CHATML, "stop_words": ("<|im_end|>", "</s>"), "special_tokens": ("<s>", "<|im_start|>", "<|im_end|>")},
+))

@@ -45,3 +45,7 @@ class FinetuningArguments:
         default=None, metadata={"help": "freeze: modules outside the layers to train too (e.g. embed_tokens)."}
     )
     plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into a non-empty output_dir that holds no checkpoint (its files may be overwritten)."},
+    )

@@ -37,6 +37,7 @@ RENAMED_KEYS = {
 TRAINING_DEFAULTS: dict[str, Any] = {
     "report_to": "none",  # wandb/tensorboard only when asked: medical data must not leave the machine unasked
     "logging_steps": 10,
+    "include_num_input_tokens_seen": "non_padding",  # tokens/s in trainer_log.jsonl counts real tokens only
     "ddp_timeout": 180000000,  # preprocessing on rank 0 of a big corpus outlasts the 30-minute default
 }
 CHECKPOINTING_KEYS = ("activation_checkpointing", "gradient_checkpointing")

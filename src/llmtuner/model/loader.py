@@ -42,3 +42,79 @@ def load_tokenizer(model_args: ModelArguments) -> Any:
             logger.info("Added %d special tokens; embeddings will be resized.", added)
             model_args.resize_vocab = True
     return tokenizer
+
+
+def infer_dtype(requested: str) -> Any:
+    """`auto`: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU (CPU fp16 matmuls are slow or missing)."""
+    import torch
+
+    if requested != "auto":
+        return getattr(torch, requested)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def infer_attention(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import importlib.util
+
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def _quantization_config(model_args: ModelArguments, dtype: Any) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    if model_args.quantization_bit == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
+        bnb_4bit_use_double_quant=model_args.double_quantization, bnb_4bit_compute_dtype=dtype,
+    )
+
+
+def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, cutoff_len: int | None = None,
+               zero3: bool = False) -> Any:
+    """The causal LM with the dtype, attention kernel, quantization and RoPE scaling asked for."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = resolve_model_path(model_args.model_name_or_path or "")
+    common = {"trust_remote_code": model_args.trust_remote_code, "revision": model_args.model_revision,
+              "cache_dir": model_args.cache_dir}
+    config = AutoConfig.from_pretrained(path, **common)
+    dtype = infer_dtype(model_args.dtype)
+    if model_args.rope_scaling:
+        max_positions = getattr(config, "max_position_embeddings", None)
+        factor = model_args.rope_scaling_factor or (
+            max(1.0, cutoff_len / max_positions) if cutoff_len and max_positions else 1.0)
+        rope = dict(getattr(config, "rope_parameters", None) or {})
+        rope.update({"rope_type": model_args.rope_scaling, "factor": float(factor)})
+        if model_args.rope_scaling in ("yarn", "llama3") and max_positions:
+            rope["original_max_position_embeddings"] = max_positions
+        config.rope_parameters = rope
+        logger.info("RoPE scaling %s, factor %.2f.", model_args.rope_scaling, factor)
+    kwargs: dict[str, Any] = {
+        "config": config, "dtype": dtype, "attn_implementation": infer_attention(model_args.attn_implementation),
+        # ZeRO-3 partitions weights while loading; a low-memory load would fight that
+        "low_cpu_mem_usage": model_args.low_cpu_mem_usage and not zero3, **common,
+    }
+    if model_args.quantization_bit is not None:
+        kwargs["quantization_config"] = _quantization_config(model_args, dtype)
+        kwargs["device_map"] = {"": int(__import__("os").environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else {"": "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if model_args.resize_vocab and model.get_input_embeddings().weight.size(0) < len(tokenizer):
+        # mean init keeps new tokens' logits close to the existing distribution instead of random spikes
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True, pad_to_multiple_of=64)
+        logger.info("Resized embeddings to %d tokens (mean-initialised).", model.get_input_embeddings().weight.size(0))
+    if is_trainable:
+        model.config.use_cache = False  # a KV cache is useless in training and breaks packed-sequence masks
+    else:
+        model.requires_grad_(False)
+        model.eval()
+    return model

@@ -1,0 +1,129 @@
+"""Decide which parameters train: LoRA (incl. QLoRA, DoRA, rsLoRA), freeze (last layers), or full.
+
+Adapters come from peft; this module only translates our arguments into peft's and checks
+module names against the model, listing the valid ones when a name is wrong.
+"""
+
+import re
+from typing import Any
+
+from ..extras.errors import ConfigError
+from ..extras.logging import get_logger
+from ..hparams import FinetuningArguments, ModelArguments
+
+logger = get_logger(__name__)
+
+OUTPUT_LAYER_NAMES = ("lm_head", "output_layer", "embed_out")
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Leaf names of the linear layers LoRA can target (quantized linears included, output head excluded)."""
+    import torch
+
+    names = set()
+    for full_name, module in model.named_modules():
+        is_linear = isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")
+        leaf = full_name.split(".")[-1]
+        if is_linear and leaf not in OUTPUT_LAYER_NAMES:
+            names.add(leaf)
+    return sorted(names)
+
+
+def _check_names(requested: list[str], valid: list[str], what: str) -> None:
+    wrong = [name for name in requested if name not in valid]
+    if wrong:
+        raise ConfigError(f"{what}: {', '.join(wrong)} not found in this model. Valid names: {', '.join(valid)}.")
+
+
+def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool) -> Any:
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+
+    adapters = _split(model_args.adapter_name_or_path)
+    resume_last = is_trainable and adapters and not args.create_new_adapter
+    to_merge = adapters[:-1] if resume_last else adapters
+    if model_args.quantization_bit is not None and to_merge and is_trainable:
+        raise ConfigError("Stacking adapters onto a quantized base would merge into 4/8-bit weights. Merge them "
+                          "into the full-precision base first with `python src/export_model.py`.")
+    for path in to_merge:  # earlier adapters become part of the base
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        logger.info("Merged adapter %s into the base.", path)
+    if resume_last:
+        model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
+        logger.info("Resumed training adapter %s.", adapters[-1])
+        return model
+    if not is_trainable:
+        return model
+    if model_args.quantization_bit is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # the trainer enables it
+    valid = linear_module_names(model)
+    targets = _split(args.lora_target)
+    if targets == ["all"]:
+        targets = valid
+    else:
+        _check_names(targets, valid, "lora_target")
+    extra = _split(args.additional_target)
+    if extra:
+        module_leaves = sorted({name.split(".")[-1] for name, _ in model.named_modules() if name})
+        _check_names(extra, module_leaves, "additional_target")
+    config = LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        target_modules=targets, modules_to_save=extra or None, use_dora=args.use_dora, use_rslora=args.use_rslora,
+    )
+    return get_peft_model(model, config)
+
+
+def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    num_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    if not num_layers:
+        raise ConfigError("freeze: this model's config has no num_hidden_layers; use finetuning_type lora or full.")
+    count = args.freeze_trainable_layers
+    if count == 0 or abs(count) > num_layers:
+        raise ConfigError(f"freeze_trainable_layers={count}: the model has {num_layers} layers; use 1..{num_layers} "
+                          f"(last N) or -1..-{num_layers} (first N).")
+    layer_ids = range(num_layers - count, num_layers) if count > 0 else range(-count)
+    layer_pattern = re.compile(r"\.(\d+)\.")
+    in_layer_modules = sorted({  # every module name between the layer index and the parameter: mlp, self_attn, q_proj, ...
+        part for name, _ in model.named_parameters() if (match := layer_pattern.search(name))
+        for part in name[match.end():].split(".")[:-1]
+    })
+    modules = _split(args.freeze_trainable_modules)
+    if modules != ["all"]:
+        _check_names(modules, in_layer_modules, "freeze_trainable_modules")
+    extra = _split(args.freeze_extra_modules)
+    top_level = sorted({name.split(".")[-2] for name, _ in model.named_parameters() if not layer_pattern.search(name)})
+    _check_names(extra, top_level, "freeze_extra_modules")
+    wanted_layers = {str(i) for i in layer_ids}
+    for name, param in model.named_parameters():
+        match = layer_pattern.search(name)
+        if match:
+            in_scope = match.group(1) in wanted_layers
+            train = in_scope and (modules == ["all"] or any(f".{m}." in f".{name}" for m in modules))
+        else:
+            train = any(f".{m}." in f".{name}" for m in extra)
+        param.requires_grad_(train)
+
+
+def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool) -> Any:
+    """Apply the finetuning type; trainable parameters are kept in fp32 for stable optimizer updates."""
+    import torch
+
+    if args.finetuning_type == "lora":
+        model = _apply_lora(model, model_args, args, is_trainable)
+    elif args.finetuning_type == "freeze" and is_trainable:
+        _apply_freeze(model, args)
+    if is_trainable:
+        for param in model.parameters():
+            if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
+                param.data = param.data.float()
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        logger.info("Trainable parameters: %s of %s (%.4f%%), finetuning type %s.",
+                    f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1), args.finetuning_type)
+    return model

@@ -1,0 +1,48 @@
+"""Trainer callbacks: a machine-readable training log with throughput and ETA."""
+
+import json
+import os
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+LOG_NAME = "trainer_log.jsonl"
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Append one JSON line per logging step to `output_dir/trainer_log.jsonl` (main process only).
+
+    Fields: step, total_steps, epoch, loss / eval_loss, lr, tokens_per_s, elapsed_s, eta_s. A resumed
+    run appends to the same file, so the log covers the whole training.
+    """
+
+    def __init__(self) -> None:
+        self.start_time = 0.0
+        self.start_step = 0
+        self.start_tokens = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start_time = time.perf_counter()
+        self.start_step = state.global_step  # non-zero when resuming: rate and ETA count this run only
+        self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero or not logs or not ({"loss", "eval_loss"} & logs.keys()):
+            return  # the end-of-training summary repeats totals, not a new point of the curve
+        elapsed = time.perf_counter() - self.start_time
+        steps_done = state.global_step - self.start_step
+        record: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
+                                  "epoch": round(state.epoch or 0.0, 4)}
+        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "eval_perplexity", "perplexity"):
+            if key in logs:
+                record["lr" if key == "learning_rate" else key] = logs[key]
+        tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
+        if elapsed > 0 and tokens > 0:
+            record["tokens_per_s"] = round(tokens / elapsed, 1)
+        record["elapsed_s"] = round(elapsed, 1)
+        if steps_done > 0 and state.max_steps:
+            record["eta_s"] = round(elapsed / steps_done * (state.max_steps - state.global_step), 1)
+        os.makedirs(args.output_dir, exist_ok=True)
+        with open(os.path.join(args.output_dir, LOG_NAME), "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")

@@ -1,0 +1,99 @@
+"""Wiring both stages share: output-dir safety and resume, model + adapter, trainer run, metrics."""
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..extras.errors import ConfigError
+from ..extras.logging import get_logger
+from ..hparams import Arguments
+
+logger = get_logger(__name__)
+
+
+def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None:
+    """The checkpoint to resume from, or None; refuse to clobber a folder holding someone's files."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if training_args.resume_from_checkpoint:
+        return training_args.resume_from_checkpoint
+    output_dir = Path(training_args.output_dir)
+    if not training_args.do_train or not output_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(output_dir))
+    if last:
+        logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
+        return last
+    if any(output_dir.iterdir()) and not overwrite_output_dir:
+        raise ConfigError(
+            f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
+            "or set overwrite_output_dir: true to train into it anyway."
+        )
+    return None
+
+
+def build_model(args: Arguments, tokenizer: Any, training_args: Any) -> Any:
+    from ..model.adapter import init_adapter
+    from ..model.loader import load_model
+
+    zero3 = _zero_stage(training_args) == 3
+    model = load_model(args.model, tokenizer, is_trainable=training_args.do_train, cutoff_len=args.data.cutoff_len, zero3=zero3)
+    return init_adapter(model, args.model, args.finetuning, is_trainable=training_args.do_train)
+
+
+def _zero_stage(training_args: Any) -> int:
+    config = getattr(training_args, "hf_deepspeed_config", None)
+    return int(config.config.get("zero_optimization", {}).get("stage", 0)) if config is not None else 0
+
+
+def make_optimizer(model: Any, args: Arguments, training_args: Any) -> Any | None:
+    """LoRA+ (B matrices learn `loraplus_lr_ratio` times faster) through peft's helper; None = trainer default."""
+    if not args.finetuning.loraplus_lr_ratio:
+        return None
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model=model, optimizer_cls=torch.optim.AdamW, lr=training_args.learning_rate,
+        loraplus_lr_ratio=args.finetuning.loraplus_lr_ratio, weight_decay=training_args.weight_decay,
+    )
+
+
+def run_trainer(trainer: Any, args: Arguments, training_args: Any, resume: str | None, perplexity: bool) -> dict[str, float]:
+    """Train, save, evaluate; returns every metric logged."""
+    from .plot import plot_loss
+
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()
+        trainer.save_state()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        metrics.update(result.metrics)
+        if trainer.is_world_process_zero() and args.finetuning.plot_loss:
+            plot_loss(training_args.output_dir)
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        if perplexity and "eval_loss" in eval_metrics:
+            eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    return metrics
+
+
+def pad_multiple() -> int | None:
+    import torch
+
+    return 8 if torch.cuda.is_available() else None  # tensor cores like multiples of 8; CPU gains nothing
+
+
+def data_seed(training_args: Any) -> int:
+    return int(training_args.data_seed if training_args.data_seed is not None else training_args.seed)
+
+
+def main_process_first(training_args: Any, description: str) -> Any:
+    """Rank 0 preprocesses and fills the cache; the other ranks then read it."""
+    return training_args.main_process_first(desc=description, local=not os.environ.get("LLMTUNER_SHARED_FS"))
