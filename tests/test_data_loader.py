@@ -168,3 +168,20 @@ def test_rerun_hits_the_cache(alpaca_dir):
     second = load(alpaca_dir, dataset="qa")["train"]
     assert first.cache_files and first.cache_files == second.cache_files
     assert first._fingerprint == second._fingerprint
+
+
+def test_deidentify_scrubs_before_tokenisation_and_counts(tmp_path):
+    rows = [
+        {"instruction": "患者张三，男，45岁，手机13812345678，咳嗽三天怎么办？", "output": "建议查血常规。"},
+        {"instruction": "阿莫西林0.5g每日3次可以吗？", "output": "住院号：ZY2024031501 的化验已出。"},
+    ]
+    (tmp_path / "qa.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    write_registry(tmp_path, {"qa": {"file_name": "qa.json"}})
+    train = load(tmp_path, dataset="qa", deidentify=True)["train"]
+    assert train[0]["_messages"][0]["content"] == "患者[姓名]，男，45岁，手机[手机号]，咳嗽三天怎么办？"
+    assert train[1]["_messages"][0]["content"] == rows[1]["instruction"]  # a dosage is not an identifier
+    assert train[1]["_messages"][1]["content"] == "住院号：[病历号] 的化验已出。"
+    assert train[0]["_pii"]["name"] == 1 and train[0]["_pii"]["mobile"] == 1
+    assert train[1]["_pii"]["record_number"] == 1 and train[1]["_pii"]["name"] == 0
+    plain = load(tmp_path, dataset="qa")["train"]
+    assert "_pii" not in plain.column_names and "张三" in plain[0]["_messages"][0]["content"]

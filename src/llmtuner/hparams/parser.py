@@ -247,6 +247,9 @@ def build_training_arguments(args: Arguments) -> Any:
 
     hints = typing.get_type_hints(Seq2SeqTrainingArguments)
     kwargs = {key: _coerce(value, hints[key], key, "training argument") for key, value in args.training.items()}
+    from ..extras.distributed import prepare_cpu_deepspeed
+
+    prepare_cpu_deepspeed(kwargs)
     try:
         return Seq2SeqTrainingArguments(**kwargs)
     except (ValueError, TypeError) as error:

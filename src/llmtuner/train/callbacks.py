@@ -14,7 +14,8 @@ class JsonlLogCallback(TrainerCallback):
     """Append one JSON line per logging step to `output_dir/trainer_log.jsonl` (main process only).
 
     Fields: step, total_steps, epoch, loss / eval_loss, lr, tokens_per_s, elapsed_s, eta_s. A resumed
-    run appends to the same file, so the log covers the whole training.
+    run first drops the lines logged after its checkpoint (the killed run's last steps are redone),
+    then appends, so the log covers the whole training once.
     """
 
     def __init__(self) -> None:
@@ -26,6 +27,8 @@ class JsonlLogCallback(TrainerCallback):
         self.start_time = time.perf_counter()
         self.start_step = state.global_step  # non-zero when resuming: rate and ETA count this run only
         self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+        if state.is_world_process_zero:
+            _truncate_after(os.path.join(args.output_dir, LOG_NAME), state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs or not ({"loss", "eval_loss"} & logs.keys()):
@@ -46,3 +49,18 @@ class JsonlLogCallback(TrainerCallback):
         os.makedirs(args.output_dir, exist_ok=True)
         with open(os.path.join(args.output_dir, LOG_NAME), "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_after(path: str, step: int) -> None:
+    """Keep only the records up to `step` (atomically: a crash here leaves the old file)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) == len(lines):
+        return
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    os.replace(temporary, path)

@@ -1,7 +1,11 @@
 """Wiring both stages share: output-dir safety and resume, model + adapter, trainer run, metrics."""
 
+import json
 import math
 import os
+import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +18,50 @@ logger = get_logger(__name__)
 
 def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None:
     """The checkpoint to resume from, or None; refuse to clobber a folder holding someone's files."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     if training_args.resume_from_checkpoint:
         return training_args.resume_from_checkpoint
     output_dir = Path(training_args.output_dir)
     if not training_args.do_train or not output_dir.is_dir():
         return None
-    last = get_last_checkpoint(str(output_dir))
+    last = last_complete_checkpoint(output_dir, set_aside=_is_global_main_process())
     if last:
         logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
-        return last
+        return str(last)
     if any(output_dir.iterdir()) and not overwrite_output_dir:
         raise ConfigError(
             f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
             "or set overwrite_output_dir: true to train into it anyway."
         )
     return None
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path | None:
+    """The newest checkpoint-N whose trainer_state.json (the trainer writes it last) reads back.
+
+    The trainer writes checkpoints in place, so a run killed while saving leaves a partial folder that
+    transformers' own get_last_checkpoint would pick and then fail on. Such folders are skipped, and
+    with `set_aside` (main process only) renamed to checkpoint-N.incomplete: kept, never deleted.
+    """
+    steps = sorted(
+        (int(match.group(1)), path) for path in output_dir.iterdir()
+        if path.is_dir() and (match := _CHECKPOINT.match(path.name))
+    )
+    for _, path in reversed(steps):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            logger.warning("%s is incomplete (the run stopped while saving it); resuming from an earlier one.", path)
+            if set_aside:
+                path.rename(path.with_name(f"{path.name}.incomplete-{int(time.time())}"))
+    return None
+
+
+def _is_global_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
 
 
 def build_model(args: Arguments, tokenizer: Any, training_args: Any) -> Any:
@@ -67,7 +98,7 @@ def run_trainer(trainer: Any, args: Arguments, training_args: Any, resume: str |
     metrics: dict[str, float] = {}
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=resume)
-        trainer.save_model()
+        save_final_model(trainer, training_args.output_dir)
         trainer.save_state()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
@@ -82,6 +113,23 @@ def run_trainer(trainer: Any, args: Arguments, training_args: Any, resume: str |
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     return metrics
+
+
+def save_final_model(trainer: Any, output_dir: str) -> None:
+    """Save the trained model (or adapter) next to the checkpoints without ever leaving a half-written file.
+
+    Everything is written to a staging folder first, then each file is moved into place with an
+    atomic rename, so a crash while saving leaves the previous files (and all checkpoints) intact.
+    """
+    staging = Path(output_dir) / ".saving"
+    trainer.save_model(str(staging))  # collective under ZeRO-3: every rank takes part
+    if trainer.is_world_process_zero():
+        for item in sorted(staging.iterdir()):
+            target = Path(output_dir) / item.name
+            if item.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            os.replace(item, target)
+        staging.rmdir()
 
 
 def pad_multiple() -> int | None:

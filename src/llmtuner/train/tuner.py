@@ -20,5 +20,10 @@ def run_training(args: Arguments, callbacks: list[Any] | None = None) -> dict[st
 
     from .callbacks import JsonlLogCallback
 
+    from ..extras.distributed import cleanup_distributed
+
     set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
-    return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), *(callbacks or [])])
+    try:
+        return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), *(callbacks or [])])
+    finally:
+        cleanup_distributed()

@@ -1,0 +1,59 @@
+"""Process-group set-up around the trainer: DeepSpeed on a machine without CUDA, and a clean exit.
+
+Why this exists: with `deepspeed=` and no CUDA device, transformers builds accelerate's state with no
+communication backend, and accelerate then counts one process even when torchrun/deepspeed started
+two. Two-process ZeRO then either fails DeepSpeed's batch-size check or -- worse -- trains every rank
+on the same batches. Creating the state ourselves with the gloo backend (and telling the trainer to
+use it) fixes both. On a GPU nothing here runs: the trainer's own NCCL set-up is the right one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from .logging import get_logger
+
+logger = get_logger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_cpu_deepspeed(training_kwargs: dict[str, Any]) -> None:
+    """Before Seq2SeqTrainingArguments is built: give DeepSpeed a gloo process group when there is no CUDA.
+
+    Adds `accelerator_config.use_configured_state` to `training_kwargs` so the trainer keeps that state.
+    """
+    if not training_kwargs.get("deepspeed"):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    if "LOCAL_RANK" not in os.environ:  # plain `python train.py`: a world of one, no launcher
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    from accelerate import PartialState
+
+    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"  # makes PartialState take the DeepSpeed path
+    try:
+        state = PartialState(backend="gloo")
+    finally:
+        del os.environ["ACCELERATE_USE_DEEPSPEED"]
+    accelerator_config = dict(training_kwargs.get("accelerator_config") or {})
+    accelerator_config["use_configured_state"] = True
+    training_kwargs["accelerator_config"] = accelerator_config
+    logger.info("DeepSpeed on CPU: gloo process group, rank %d of %d.", state.process_index, state.num_processes)
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group at exit (without it a 2-process run can abort on shutdown)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
