@@ -128,6 +128,8 @@ def test_build_training_arguments_coerces_types():
     training = build_training_arguments(args)
     assert training.num_train_epochs == 2.0 and training.per_device_train_batch_size == 4
     assert training.gradient_checkpointing is True and training.report_to in ([], ["none"], "none")
+    several = build_training_arguments(parse_args(BASE + ["--report_to", "wandb, tensorboard"]))
+    assert several.report_to == ["wandb", "tensorboard"]
 
 
 def test_cli_errors_are_fast_and_without_traceback():

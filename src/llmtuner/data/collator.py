@@ -1,4 +1,4 @@
-"""Batch samples: pad to the longest in the batch (right side), or pad packed rows.
+"""Batch samples: pad to the longest in the batch (right side), or pad packed rows; left-pad prompts for generation.
 
 Padding gets label -100 and attention 0. Packed rows carry `position_ids` and no attention mask:
 transformers then derives a block-diagonal causal mask from where positions restart (SDPA/eager),
@@ -41,3 +41,26 @@ class SupervisedCollator:
         else:
             batch["attention_mask"] = torch.tensor(attention)
         return batch
+
+
+@dataclass
+class GenerationCollator:
+    """Batch generation prompts: padded on the LEFT, so every row's continuation starts right after its
+    last real token; the reference answers (`labels`) are padded on the right with -100."""
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        longest = max(len(feature["input_ids"]) for feature in features)
+        longest_label = max(1, *(len(feature.get("labels", [])) for feature in features))
+        input_ids, attention, labels = [], [], []
+        for feature in features:
+            ids = list(feature["input_ids"])
+            pad = longest - len(ids)
+            input_ids.append([self.pad_token_id] * pad + ids)
+            attention.append([0] * pad + [1] * len(ids))
+            reference = list(feature.get("labels", []))
+            labels.append(reference + [IGNORE_INDEX] * (longest_label - len(reference)))
+        return {"input_ids": torch.tensor(input_ids), "attention_mask": torch.tensor(attention), "labels": torch.tensor(labels)}

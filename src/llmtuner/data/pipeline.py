@@ -12,7 +12,7 @@ from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
 from .loader import load_datasets
-from .preprocess import DROP_REASONS, KEPT, pack_batch, pt_batch, sft_batch
+from .preprocess import DROP_REASONS, KEPT, generation_batch, pack_batch, pt_batch, sft_batch
 from .template import Template, get_template
 
 logger = get_logger(__name__)
@@ -47,6 +47,8 @@ class SplitStats:
 class PreparedData:
     train: Any = None
     eval: Any = None
+    predict: Any = None
+    """The eval split as generation prompts + references (only when asked for, for predict_with_generate)."""
     template: Template | None = None
     stats: dict[str, SplitStats] = field(default_factory=dict)
 
@@ -93,9 +95,13 @@ def check_data_arguments(data_args: DataArguments, stage: str) -> None:
 
 
 def prepare_datasets(
-    tokenizer: Any, data_args: DataArguments, stage: str, seed: int = 42, cache_dir: str | None = None
+    tokenizer: Any, data_args: DataArguments, stage: str, seed: int = 42, cache_dir: str | None = None,
+    for_generation: bool = False,
 ) -> PreparedData:
-    """Token-id datasets for `stage` ("pt" or "sft"), plus statistics per split."""
+    """Token-id datasets for `stage` ("pt" or "sft"), plus statistics per split.
+
+    `for_generation` (SFT) also renders the eval split as prompts with their reference answers.
+    """
     template = None
     if stage == "sft":
         template = get_template(data_args.template or "")
@@ -117,6 +123,12 @@ def prepare_datasets(
             if not data_args.streaming:
                 stats.lengths = _lengths(dataset)
         else:
+            if for_generation and split == "eval":
+                prepared.predict = dataset.map(
+                    generation_batch, batched=True, remove_columns=aligned_columns,
+                    fn_kwargs={"tokenizer": tokenizer, "template": template, "cutoff_len": data_args.cutoff_len,
+                               "enable_thinking": data_args.enable_thinking, "default_system": data_args.default_system},
+                    **_map_kwargs(data_args, "Rendering prompts (predict)"))
             fn_kwargs = {
                 "tokenizer": tokenizer, "template": template, "cutoff_len": data_args.cutoff_len,
                 "train_on_prompt": data_args.train_on_prompt, "mask_history": data_args.mask_history,

@@ -109,6 +109,27 @@ def sft_batch(
     return out
 
 
+def generation_batch(
+    batch: dict[str, list[Any]], tokenizer: Any, template: Template, cutoff_len: int,
+    enable_thinking: bool = True, default_system: str | None = None,
+) -> dict[str, list[Any]]:
+    """datasets.map function (batched) for prediction: `input_ids` = the generation prompt, `labels` = the
+    reference answer (the final assistant turn; empty when the conversation ends with the user).
+
+    A prompt longer than `cutoff_len` keeps its end: the question is last, and it matters most.
+    """
+    out: dict[str, list[Any]] = {"input_ids": [], "labels": []}
+    for messages, system in zip(batch["_messages"], batch["_system"]):
+        ends_with_answer = bool(messages) and messages[-1]["role"] == "assistant"
+        reference = messages[-1]["content"] if ends_with_answer else ""
+        prompt_messages = messages[:-1] if ends_with_answer else messages
+        prompt = template.encode_prompt(tokenizer, prompt_messages, system=system if system is not None else default_system,
+                                        enable_thinking=enable_thinking)
+        out["input_ids"].append(prompt[-cutoff_len:])
+        out["labels"].append(tokenizer.encode(reference, add_special_tokens=False) if reference else [])
+    return out
+
+
 def plan_bins(lengths: list[int], capacity: int) -> list[list[int]]:
     """Best-fit decreasing: each sample (longest first) goes to the fullest row it still fits in."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])

@@ -136,6 +136,8 @@ def _coerce(value: Any, annotation: Any, key: str, origin: str) -> Any:
                 return None
         if len(members) == 1:
             return _coerce(value, members[0], key, origin)
+        if isinstance(value, str) and "," in value and any(typing.get_origin(m) is list for m in members):
+            return [item.strip() for item in value.split(",") if item.strip()]  # report_to: wandb,tensorboard
         return value
     if kind is Literal:
         choices = typing.get_args(annotation)

@@ -82,6 +82,12 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
         )
     if training.get("do_predict") and finetuning.stage != "sft":
         problems.append(f"do_predict only works with stage sft (got stage {finetuning.stage}).")
+    elif training.get("do_predict") and not training.get("predict_with_generate"):
+        problems.append("do_predict generates answers for the eval data: add predict_with_generate: true.")
+    elif training.get("predict_with_generate") and not training.get("do_predict"):
+        problems.append("predict_with_generate takes effect only with do_predict: add do_predict: true (or remove it).")
+    if training.get("do_predict") and not data.eval_dataset and data.val_size == 0:
+        problems.append("do_predict needs evaluation data: set `eval_dataset`, or `val_size` to hold out part of `dataset`.")
 
     # data
     if data.train_on_prompt and data.mask_history:

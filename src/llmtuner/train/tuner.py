@@ -18,10 +18,11 @@ def run_training(args: Arguments, callbacks: list[Any] | None = None) -> dict[st
     training_args = build_training_arguments(args)
     from transformers import set_seed
 
+    from ..extras.distributed import cleanup_distributed
+    from ..extras.reporting import configure_reporting
     from .callbacks import JsonlLogCallback
 
-    from ..extras.distributed import cleanup_distributed
-
+    configure_reporting(training_args)
     set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
     try:
         return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), *(callbacks or [])])

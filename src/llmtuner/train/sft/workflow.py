@@ -1,4 +1,4 @@
-"""Supervised fine-tuning: chat-templated conversations, loss on the answers only."""
+"""Supervised fine-tuning: chat-templated conversations, loss on the answers only; optional generation on the eval data."""
 
 from typing import Any
 
@@ -7,18 +7,18 @@ from ..common import build_model, data_seed, main_process_first, make_optimizer,
 
 
 def run_sft(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[str, float]:
-    from transformers import Seq2SeqTrainer
-
     from ...data.collator import SupervisedCollator
     from ...data.pipeline import prepare_datasets
     from ...model.loader import load_tokenizer
+    from .trainer import SFTTrainer, predict_and_score
 
     resume = resolve_resume(training_args, args.finetuning.overwrite_output_dir)
     tokenizer = load_tokenizer(args.model)
     with main_process_first(training_args, "preprocessing"):
-        data = prepare_datasets(tokenizer, args.data, "sft", seed=data_seed(training_args))
+        data = prepare_datasets(tokenizer, args.data, "sft", seed=data_seed(training_args),
+                                for_generation=training_args.do_predict)
     model = build_model(args, tokenizer, training_args)
-    trainer = Seq2SeqTrainer(
+    trainer = SFTTrainer(
         model=model, args=training_args, train_dataset=data.train, eval_dataset=data.eval, processing_class=tokenizer,
         data_collator=SupervisedCollator(tokenizer.pad_token_id, pad_multiple()),
         callbacks=callbacks, optimizers=(make_optimizer(model, args, training_args), None),
@@ -26,4 +26,7 @@ def run_sft(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[s
     # generation stops on the template's end-of-turn tokens, not only on the tokenizer's EOS
     trainer.model.generation_config.eos_token_id = data.template.stop_token_ids(tokenizer)
     trainer.model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return run_trainer(trainer, args, training_args, resume, perplexity=False)
+    metrics = run_trainer(trainer, args, training_args, resume, perplexity=False)
+    if training_args.do_predict:
+        metrics.update(predict_and_score(trainer, data.predict, tokenizer, args.generating.to_generate_kwargs()))
+    return metrics

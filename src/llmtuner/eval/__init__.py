@@ -1,0 +1,1 @@
+"""Scoring generated answers: text metrics (and, with the evaluator, terminology, exams, safety)."""
