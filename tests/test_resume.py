@@ -74,4 +74,5 @@ def test_resolve_resume_refuses_a_folder_with_files_but_no_checkpoint(tmp_path):
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=True) is None
     good = _checkpoint(tmp_path, 3)
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) == str(good)
+    assert resolve_resume(_Args(tmp_path), overwrite_output_dir=True) is None  # overwrite = start from scratch
     assert resolve_resume(_Args(tmp_path, resume="elsewhere"), overwrite_output_dir=False) == "elsewhere"

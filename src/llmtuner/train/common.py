@@ -23,11 +23,14 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
     output_dir = Path(training_args.output_dir)
     if not training_args.do_train or not output_dir.is_dir():
         return None
+    if overwrite_output_dir:
+        logger.info("overwrite_output_dir: training from the start; files in %s are replaced as the run saves.", output_dir)
+        return None
     last = last_complete_checkpoint(output_dir, set_aside=_is_global_main_process())
     if last:
         logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
         return str(last)
-    if any(output_dir.iterdir()) and not overwrite_output_dir:
+    if any(output_dir.iterdir()):
         raise ConfigError(
             f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
             "or set overwrite_output_dir: true to train into it anyway."
