@@ -133,7 +133,8 @@ def restrict_characters(corpus: list[str], vocab_size: int, coverage: float = 0.
         needed += 1
     if needed <= budget:
         return corpus
-    rare = {ord(ch): "\n" for ch, _ in ranked[budget:]}
+    # the space stays whatever its rank: without a "▁" piece every space would cost three byte tokens
+    rare = {ord(ch): "\n" for ch, _ in ranked[budget:] if ch != " "}
     logger.info("Keeping the %d most frequent of %d characters for %d pieces.", budget, len(ranked), vocab_size)
     return [part for line in corpus for part in line.translate(rare).split("\n") if part.strip()]
 
@@ -154,6 +155,7 @@ def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
         split_digits=True,
         character_coverage=0.9995,
         user_defined_symbols=["\n"],  # always its own piece: tokenisation is context-free at line breaks
+        required_chars="▁",  # a space piece even when the corpus has few spaces (else 3 byte tokens per space)
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,  # ids 1.. are "\n" and the 256 byte pieces
         num_threads=1,  # determinism
         max_sentence_length=4 * MAX_LINE_CHARS,

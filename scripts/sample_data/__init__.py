@@ -1,0 +1,1 @@
+"""Deterministic generator for the project's own small sample datasets (see build.py)."""

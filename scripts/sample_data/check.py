@@ -1,0 +1,294 @@
+"""Validate the sample datasets written by build.py.
+
+Usage (from the repository root)::
+
+    python scripts/sample_data/check.py [DATA_DIR]
+
+Checks the schema of every file, ShareGPT role alternation, MCQ options/answers,
+lexicon term types, duplicate ids, that evaluation questions do not repeat SFT
+instructions, and that pregnancy-related reference answers avoid herbs that are
+contraindicated or to be used with caution in pregnancy.  Prints every problem as
+``file: record: message`` and exits with status 1 if any was found.  Stdlib only.
+"""
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import build  # noqa: E402  (stdlib-only generator module; used for shared constants)
+
+CATEGORIES = {"tcm", "western", "integrated"}
+DATASET_ORDER = ["medical_pt_sample", "medical_sft_sample", "medical_dialogue_sample",
+                 "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
+
+
+class Report:
+    def __init__(self):
+        self.errors = []
+        self.sft_count = 0
+
+    def err(self, fname, where, msg):
+        self.errors.append("%s: %s: %s" % (fname, where, msg))
+
+
+def nonempty_str(x):
+    return isinstance(x, str) and x.strip() != ""
+
+
+def load_json(rep, path):
+    fname = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        rep.err(fname, "-", "cannot load: %s" % exc)
+        return None
+
+
+def check_pt(rep, path):
+    fname = os.path.basename(path)
+    n = 0
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        rep.err(fname, "-", "cannot open: %s" % exc)
+        return 0
+    with fh:
+        for i, line in enumerate(fh, 1):
+            n += 1
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                rep.err(fname, "line %d" % i, "invalid JSON: %s" % exc)
+                continue
+            if not isinstance(obj, dict) or list(obj) != ["text"] or not nonempty_str(obj["text"]):
+                rep.err(fname, "line %d" % i, 'expected {"text": non-empty string}')
+                continue
+            if not 80 <= len(obj["text"]) <= 400:
+                rep.err(fname, "line %d" % i, "text length %d outside 80..400" % len(obj["text"]))
+    if n == 0:
+        rep.err(fname, "-", "empty file")
+    return n
+
+
+def check_sft(rep, path):
+    fname = os.path.basename(path)
+    data = load_json(rep, path)
+    if not isinstance(data, list) or not data:
+        rep.err(fname, "-", "expected a non-empty JSON list")
+        return set()
+    keys = ["instruction", "input", "output", "system", "history", "category"]
+    for i, r in enumerate(data):
+        where = "record %d" % i
+        if not isinstance(r, dict) or list(r) != keys:
+            rep.err(fname, where, "keys must be exactly %s" % keys)
+            continue
+        for k in ("instruction", "output"):
+            if not nonempty_str(r[k]):
+                rep.err(fname, where, "%s must be a non-empty string" % k)
+        for k in ("input", "system"):
+            if not isinstance(r[k], str):
+                rep.err(fname, where, "%s must be a string" % k)
+        if r["category"] not in CATEGORIES:
+            rep.err(fname, where, "bad category %r" % r["category"])
+        if not isinstance(r["history"], list):
+            rep.err(fname, where, "history must be a list")
+        else:
+            for j, pair in enumerate(r["history"]):
+                if not (isinstance(pair, list) and len(pair) == 2 and all(nonempty_str(x) for x in pair)):
+                    rep.err(fname, where, "history[%d] must be [question, answer]" % j)
+    rep.sft_count = len(data)
+    return {r.get("instruction") for r in data if isinstance(r, dict)}
+
+
+def check_dialogue(rep, path):
+    fname = os.path.basename(path)
+    data = load_json(rep, path)
+    if not isinstance(data, list) or not data:
+        rep.err(fname, "-", "expected a non-empty JSON list")
+        return
+    for i, r in enumerate(data):
+        where = "record %d" % i
+        if not isinstance(r, dict) or list(r) != ["conversations", "category"]:
+            rep.err(fname, where, "keys must be exactly ['conversations', 'category']")
+            continue
+        if r["category"] not in CATEGORIES:
+            rep.err(fname, where, "bad category %r" % r["category"])
+        conv = r["conversations"]
+        if not isinstance(conv, list) or not conv:
+            rep.err(fname, where, "conversations must be a non-empty list")
+            continue
+        ok = True
+        for j, t in enumerate(conv):
+            if not isinstance(t, dict) or list(t) != ["from", "value"] or not nonempty_str(t.get("value")):
+                rep.err(fname, where, "turn %d must be {from, value} with non-empty value" % j)
+                ok = False
+        if not ok:
+            continue
+        roles = [t["from"] for t in conv]
+        if roles[0] == "system":
+            roles = roles[1:]
+        expected = ["human", "gpt"] * (len(roles) // 2)
+        if roles != expected or not roles:
+            rep.err(fname, where, "roles must alternate human/gpt after optional system and end with gpt: %s" % roles)
+        elif not 2 <= len(roles) // 2 <= 4:
+            rep.err(fname, where, "expected 2-4 rounds, got %d" % (len(roles) // 2))
+
+
+def check_clinical_qa(rep, path, sft_instructions, terms):
+    fname = os.path.basename(path)
+    data = load_json(rep, path)
+    if not isinstance(data, list) or not data:
+        rep.err(fname, "-", "expected a non-empty JSON list")
+        return
+    keys = ["id", "instruction", "input", "output", "category"]
+    caution = build.pregnancy_caution_herbs()
+    ids, instr = set(), set()
+    for i, r in enumerate(data):
+        where = "record %d" % i
+        if not isinstance(r, dict) or list(r) != keys:
+            rep.err(fname, where, "keys must be exactly %s" % keys)
+            continue
+        where = "record %d (%s)" % (i, r["id"])
+        if not (isinstance(r["id"], str) and re.fullmatch(r"cqa-\d{4}", r["id"])):
+            rep.err(fname, where, "id must look like cqa-0001")
+        if r["id"] in ids:
+            rep.err(fname, where, "duplicate id")
+        ids.add(r["id"])
+        if not nonempty_str(r["instruction"]) or not nonempty_str(r["output"]) or not isinstance(r["input"], str):
+            rep.err(fname, where, "instruction/output must be non-empty strings, input a string")
+            continue
+        key = (r["instruction"], r["input"])
+        if key in instr:
+            rep.err(fname, where, "duplicate question")
+        instr.add(key)
+        if r["instruction"] in sft_instructions:
+            rep.err(fname, where, "instruction also appears in medical_sft_sample.json")
+        if r["category"] not in CATEGORIES:
+            rep.err(fname, where, "bad category %r" % r["category"])
+        if terms and not any(t in r["output"] for t in terms):
+            rep.err(fname, where, "output mentions no lexicon term")
+        if "孕妇" in r["instruction"] or "妊娠" in r["instruction"]:
+            bad = sorted(h for h in caution if h in r["output"])
+            if bad:
+                rep.err(fname, where, "pregnancy answer mentions caution herbs %s" % bad)
+
+
+def check_mcq(rep, path):
+    fname = os.path.basename(path)
+    data = load_json(rep, path)
+    if not isinstance(data, list) or not data:
+        rep.err(fname, "-", "expected a non-empty JSON list")
+        return
+    keys = ["id", "question", "options", "answer", "category", "explanation"]
+    ids = set()
+    for i, r in enumerate(data):
+        where = "record %d" % i
+        if not isinstance(r, dict) or list(r) != keys:
+            rep.err(fname, where, "keys must be exactly %s" % keys)
+            continue
+        where = "record %d (%s)" % (i, r["id"])
+        if not (isinstance(r["id"], str) and re.fullmatch(r"mcq-\d{4}", r["id"])):
+            rep.err(fname, where, "id must look like mcq-0001")
+        if r["id"] in ids:
+            rep.err(fname, where, "duplicate id")
+        ids.add(r["id"])
+        if not nonempty_str(r["question"]) or not nonempty_str(r["explanation"]):
+            rep.err(fname, where, "question/explanation must be non-empty strings")
+        opts = r["options"]
+        if not isinstance(opts, dict) or list(opts) != list("ABCDE"):
+            rep.err(fname, where, "options must have exactly the keys A, B, C, D, E in order")
+            continue
+        vals = list(opts.values())
+        if not all(nonempty_str(v) for v in vals) or len(set(vals)) != 5:
+            rep.err(fname, where, "options must be 5 distinct non-empty strings")
+        if r["answer"] not in opts:
+            rep.err(fname, where, "answer %r not among options" % r["answer"])
+        if r["category"] not in ("tcm", "western"):
+            rep.err(fname, where, "bad category %r" % r["category"])
+
+
+def check_terms(rep, path):
+    fname = os.path.basename(path)
+    terms = {}
+    rows = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        rep.err(fname, "-", "cannot open: %s" % exc)
+        return terms
+    with fh:
+        lines = fh.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or not lines[0].startswith("#"):
+        rep.err(fname, "line 1", "file must start with # header lines")
+    for i, line in enumerate(lines, 1):
+        if line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or parts[0] != parts[0].strip():
+            rep.err(fname, "line %d" % i, "expected term<TAB>type, got %r" % line)
+            continue
+        term, typ = parts
+        if typ not in build.TERM_TYPES:
+            rep.err(fname, "line %d" % i, "invalid type %r for %r" % (typ, term))
+        if term in terms:
+            rep.err(fname, "line %d" % i, "duplicate term %r" % term)
+        terms[term] = typ
+        rows.append((typ, term))
+    order = {t: k for k, t in enumerate(build.TERM_TYPES)}
+    keyed = [(order.get(t, 99), term) for t, term in rows]
+    if keyed != sorted(keyed):
+        rep.err(fname, "-", "terms must be sorted by type then term")
+    if not rows:
+        rep.err(fname, "-", "no terms")
+    return terms
+
+
+def check_info(rep, path, data_dir):
+    fname = os.path.basename(path)
+    info = load_json(rep, path)
+    if not isinstance(info, dict):
+        rep.err(fname, "-", "expected a JSON object")
+        return
+    if list(info) != DATASET_ORDER:
+        rep.err(fname, "-", "entries must be exactly %s in that order" % DATASET_ORDER)
+    expected = build.dataset_info()
+    for name, entry in info.items():
+        if expected.get(name) != entry:
+            rep.err(fname, name, "entry differs from the expected registry")
+        fn = entry.get("file_name") if isinstance(entry, dict) else None
+        if not fn or not os.path.isfile(os.path.join(data_dir, fn)):
+            rep.err(fname, name, "file_name %r does not exist" % fn)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    data_dir = os.path.abspath(argv[0]) if argv else build.DATA_DIR
+    rep = Report()
+    p = lambda name: os.path.join(data_dir, name)  # noqa: E731
+    n_pt = check_pt(rep, p("medical_pt_sample.jsonl"))
+    sft_instr = check_sft(rep, p("medical_sft_sample.json"))
+    check_dialogue(rep, p("medical_dialogue_sample.json"))
+    terms = check_terms(rep, p("medical_terms.txt"))
+    check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms)
+    check_mcq(rep, p("medical_mcq_sample.json"))
+    check_info(rep, p("dataset_info.json"), data_dir)
+    if not os.path.isfile(p("README.md")):
+        rep.err("README.md", "-", "missing")
+    if rep.errors:
+        for e in rep.errors:
+            print(e, file=sys.stderr)
+        print("check FAILED: %d problem(s) in %s" % (len(rep.errors), data_dir), file=sys.stderr)
+        return 1
+    print("check OK: %s (pt lines=%d, sft records=%d, terms=%d)" % (data_dir, n_pt, rep.sft_count, len(terms)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
