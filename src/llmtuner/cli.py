@@ -17,6 +17,7 @@ USAGE = """usage: llmtuner COMMAND [CONFIG.yaml] [--key value ...]
 commands:
   train       train a model (stage pt or sft) from a YAML/JSON config and/or flags
   preview     show processed samples (masked part marked) and data statistics, without training
+  eval        score a model (or a predictions file) on clinical QA, exam questions or held-out text
   templates   list the chat templates
   build-tiny  build the embedded tiny model from data/ (used by tests and the CPU demo)
   version     print the version
@@ -67,6 +68,20 @@ def cmd_preview(argv: list[str]) -> None:
     print(format_preview(prepared, tokenizer, num_samples, args.data.cutoff_len, batch_size))
 
 
+def cmd_eval(argv: list[str]) -> None:
+    if any(token in ("-h", "--help") for token in argv):
+        from .hparams import format_eval_help
+
+        print(format_eval_help())
+        return
+    from .hparams import parse_eval_args
+
+    args = parse_eval_args(argv)
+    from .eval.evaluator import run_evaluation
+
+    run_evaluation(args)
+
+
 def cmd_templates(argv: list[str]) -> None:
     from .data.template import TEMPLATES, template_names
 
@@ -94,6 +109,7 @@ def cmd_build_tiny(argv: list[str]) -> None:
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "train": cmd_train,
     "preview": cmd_preview,
+    "eval": cmd_eval,
     "templates": cmd_templates,
     "build-tiny": cmd_build_tiny,
     "version": lambda argv: print(__version__),

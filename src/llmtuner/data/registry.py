@@ -85,6 +85,8 @@ def _attr_from_path(path: Path) -> DatasetAttr:
     if first is not None and first.suffix in (".json", ".jsonl"):
         with first.open(encoding="utf-8") as handle:
             head = handle.read(4096)
+        if '"options"' in head and '"question"' in head:
+            return DatasetAttr(name=str(path), source="file", path=str(path), formatting="mcq")
         if '"conversations"' in head or '"messages"' in head:
             formatting = "sharegpt"
             if '"messages"' in head and '"conversations"' not in head:
@@ -98,8 +100,13 @@ def _attr_from_path(path: Path) -> DatasetAttr:
     return DatasetAttr(name=str(path), source="file", path=str(path), formatting=formatting)
 
 
-def get_dataset_attrs(names: str | None, dataset_dir: str) -> list[DatasetAttr]:
-    """Resolve comma-separated dataset names or paths; unknown names list the registered ones."""
+def get_dataset_attrs(
+    names: str | None, dataset_dir: str, formats: tuple[str, ...] | None = None
+) -> list[DatasetAttr]:
+    """Resolve comma-separated dataset names or paths; unknown names list the registered ones.
+
+    `formats` are the formattings an evaluation task reads; None means training (alpaca and sharegpt).
+    """
     info = read_dataset_info(dataset_dir)
     attrs = []
     for name in [item.strip() for item in (names or "").split(",") if item.strip()]:
@@ -113,7 +120,11 @@ def get_dataset_attrs(names: str | None, dataset_dir: str) -> list[DatasetAttr]:
                 f"Unknown dataset {name!r}: not in {Path(dataset_dir) / DATASET_INFO_NAME} and not an existing path. "
                 f"Registered datasets: {registered}. Add an entry there, or pass a file path."
             )
-        if attr.formatting not in TRAINING_FORMATS:
+        if formats is not None and attr.formatting not in formats:
+            raise ConfigError(
+                f"Dataset {name!r} has formatting {attr.formatting!r}; this task reads {' or '.join(formats)} datasets."
+            )
+        if formats is None and attr.formatting not in TRAINING_FORMATS:
             raise ConfigError(
                 f"Dataset {name!r} has formatting {attr.formatting!r}, which is for evaluation, not training. "
                 f"Training datasets are {' or '.join(TRAINING_FORMATS)}; score it with `python src/evaluate.py`."

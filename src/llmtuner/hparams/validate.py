@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..extras.errors import ConfigError
 
 if TYPE_CHECKING:
+    from .eval_parser import EvalArguments
     from .parser import Arguments
 
 
@@ -133,6 +134,38 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
     if command == "train" and do_train and not training.get("output_dir"):
         problems.append("output_dir is missing: set where checkpoints and the trained adapter/model go.")
 
+    _fail(problems)
+
+
+def validate_eval_arguments(args: "EvalArguments") -> None:
+    """The evaluator's combinations, checked before any model or data is loaded."""
+    model, data, ev = args.model, args.data, args.eval
+    problems: list[str] = []
+    if ev.compare is not None:
+        if len(_split(ev.compare)) != 2:
+            problems.append("compare needs exactly two evaluation output folders: --compare DIR_A DIR_B.")
+        _fail(problems)
+        return  # comparing reads two finished reports; nothing else is needed
+    if not ev.output_dir:
+        problems.append("output_dir is missing: set where predictions.jsonl, metrics.json and report.md go.")
+    if ev.predictions_file:
+        if ev.task != "qa":
+            problems.append(f"predictions_file holds generated answers, which task qa scores (got task {ev.task}).")
+        if model.model_name_or_path or model.adapter_name_or_path:
+            problems.append("predictions_file is scored without a model: remove model_name_or_path / adapter_name_or_path.")
+    else:
+        if not model.model_name_or_path:
+            problems.append("model_name_or_path is missing: the model to evaluate (a folder, or `embedded` for the tiny "
+                            "CPU model), or give predictions_file to score existing answers.")
+        if not data.eval_dataset:
+            problems.append("eval_dataset is missing: dataset names from dataset_info.json or file paths, comma-separated.")
+        if ev.task in ("qa", "mcq") and not data.template:
+            problems.append("task qa/mcq renders prompts with the model's chat template: set `template` "
+                            "(qwen, qwen3, llama3, chatglm3, baichuan2, yi, intern2, default, shuzhiqihuang).")
+    if ev.batch_size <= 0:
+        problems.append(f"batch_size must be positive, got {ev.batch_size}.")
+    if args.generating.max_new_tokens <= 0:
+        problems.append(f"max_new_tokens must be positive, got {args.generating.max_new_tokens}.")
     _fail(problems)
 
 

@@ -1,0 +1,60 @@
+"""The `mcq` task: exam questions scored by option-letter likelihood or by parsing generated answers."""
+
+from pathlib import Path
+from typing import Any
+
+from ..hparams import EvalArguments
+from .items import load_mcq_rows
+from .mcq import McqItem, encode_mcq_prompt, load_mcq_items, parse_answer, score_by_likelihood, score_items
+from .store import PredictionStore
+
+
+def _items(args: EvalArguments) -> list[McqItem]:
+    items: list[McqItem] = []
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for source, row in load_mcq_rows(args.data):
+        by_source.setdefault(source, []).append(row)
+    for source, rows in by_source.items():
+        items += load_mcq_items(rows, source)
+    return items
+
+
+def run_mcq(args: EvalArguments) -> dict[str, Any]:
+    from .evaluator import load_for_eval
+
+    items = _items(args)
+    store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
+    done = store.load()
+    todo = [item for item in items if item.id not in done]
+    if todo:
+        model, tokenizer, template = load_for_eval(args)
+        system = args.data.default_system
+        if args.eval.mcq_method == "likelihood":
+            for start in range(0, len(todo), args.eval.batch_size * 8):  # stored in slices: a stop loses little
+                chunk = todo[start : start + args.eval.batch_size * 8]
+                results = score_by_likelihood(model, tokenizer, template, chunk, args.eval.batch_size, system)
+                store.append([_record(item, result["prediction"], probs=result["probs"]) for item, result in zip(chunk, results)])
+        else:
+            from .generate import generate_batches
+
+            prompts = [encode_mcq_prompt(tokenizer, template, item, system, args.data.enable_thinking) for item in todo]
+            for batch in generate_batches(model, tokenizer, prompts, args.generating.to_generate_kwargs(),
+                                          args.eval.batch_size, template.stop_token_ids(tokenizer), args.eval.seed):
+                store.append([_record(todo[i], parse_answer(text, todo[i].options), generation=text) for i, text in batch])
+        done = store.load()
+    records = [done[item.id] for item in items]
+    summary = score_items(items, [record["prediction"] for record in records])
+    categories = {name: {"samples": values["total"], "accuracy": values["accuracy"]} for name, values in summary["categories"].items()}
+    worst = [{"id": r["id"], "category": r["category"], "answer": r["answer"], "prediction": r["prediction"] or "(none)",
+              "question": r["question"]} for r in records if r["prediction"] != r["answer"]]
+    return {
+        "task": "mcq", "method": args.eval.mcq_method, "samples": len(items),
+        "overall": {"accuracy": summary["accuracy"], "parse_failure_rate": summary["parse_failure_rate"]},
+        "by_category": categories, "correct": summary["correct"], "parse_failures": summary["parse_failures"],
+        "worst": worst[: args.eval.worst_samples],
+    }
+
+
+def _record(item: McqItem, prediction: str | None, **extra: Any) -> dict[str, Any]:
+    return {"id": item.id, "category": item.category, "question": item.question, "answer": item.answer,
+            "prediction": prediction, "correct": prediction == item.answer, **extra}

@@ -1,0 +1,67 @@
+"""predictions.jsonl: appended as answers finish, read back to resume, rewritten with scores at the end."""
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..extras.logging import get_logger
+
+logger = get_logger(__name__)
+
+
+class PredictionStore:
+    def __init__(self, path: str | Path, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite and self.path.exists():  # asked to start over: the old file is kept aside, not deleted
+            kept = self.path.with_name(f"{self.path.stem}.{int(time.time())}.jsonl.bak")
+            self.path.rename(kept)
+            logger.info("Previous predictions moved to %s.", kept)
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Records already written, by id; a last line cut off by a crash is dropped (it is regenerated)."""
+        records: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return records
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    logger.warning("%s: the last line is incomplete (an interrupted run); it will be regenerated.", self.path)
+                    break
+                raise
+            records[str(record["id"])] = record
+        if records:
+            self.rewrite(list(records.values()))  # drops a torn last line before appending after it
+        return records
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Replace the file atomically (a crash leaves the old one)."""
+        write_jsonl(self.path, records)
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(temporary, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(obj, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,40 @@
+"""Arguments of `llmtuner eval` / `python src/evaluate.py` (with ModelArguments, DataArguments, GeneratingArguments)."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class EvaluationArguments:
+    task: Literal["qa", "mcq", "ppl"] = field(
+        default="qa",
+        metadata={"help": "qa: generate answers and score ROUGE/BLEU/terminology/safety; mcq: exam accuracy; "
+                          "ppl: perplexity on held-out text."},
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where predictions.jsonl, metrics.json, report.md and the chart go."}
+    )
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generation / forward batch."})
+    term_lexicon: str | None = field(
+        default=None,
+        metadata={"help": "Typed term lexicon file(s) `term<TAB>type`, comma-separated; "
+                          "default: medical_terms.txt in dataset_dir when present."},
+    )
+    predictions_file: str | None = field(
+        default=None,
+        metadata={"help": "Score an existing JSONL of predictions (prompt/question, label/reference, predict/prediction) "
+                          "without loading a model; LLaMA-Factory's generated_predictions.jsonl loads as is."},
+    )
+    compare: str | None = field(
+        default=None, metadata={"help": "Two evaluation output folders, `--compare DIR_A DIR_B`: side-by-side table with deltas."}
+    )
+    mcq_method: Literal["likelihood", "generate"] = field(
+        default="likelihood",
+        metadata={"help": "mcq: likelihood = option letter with the highest next-token probability (C-Eval style); "
+                          "generate = free answer, letter parsed from the text."},
+    )
+    overwrite_predictions: bool = field(
+        default=False, metadata={"help": "Start predictions.jsonl afresh instead of skipping ids it already holds."}
+    )
+    seed: int = field(default=42, metadata={"help": "Random seed (sampling is deterministic given the seed)."})
+    worst_samples: int = field(default=10, metadata={"help": "How many lowest-scoring samples report.md lists."})

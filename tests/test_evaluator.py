@@ -1,0 +1,123 @@
+"""`llmtuner eval` end to end on the tiny model: qa (resumable), mcq, ppl, predictions files, compare."""
+
+import json
+import math
+
+import pytest
+from conftest import ROOT
+
+from llmtuner.extras.errors import ConfigError, DataError
+from llmtuner.hparams import parse_eval_args
+
+DATA = str(ROOT / "data")
+
+
+def evaluate(**settings):
+    from llmtuner.eval.evaluator import run_evaluation
+
+    argv = [token for key, value in settings.items() for token in (f"--{key}", str(value))]
+    return run_evaluation(parse_eval_args(argv))
+
+
+def qa(output_dir, **extra):
+    settings = {"model_name_or_path": "embedded", "template": "shuzhiqihuang", "eval_dataset": "clinical_qa_sample",
+                "dataset_dir": DATA, "task": "qa", "output_dir": output_dir, "max_new_tokens": 8, "batch_size": 4}
+    return evaluate(**{**settings, **extra})
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_qa_writes_predictions_metrics_report_and_chart(tmp_path, tiny_model_dir):
+    metrics = qa(tmp_path, max_samples=6)
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    assert [r["id"] for r in records] == [f"cqa-{i:04d}" for i in range(1, 7)]
+    for record in records:
+        assert {"question", "reference", "prediction", "category", "scores", "introduced_terms", "safety"} <= record.keys()
+        assert {"rouge-1", "rouge-2", "rouge-l", "bleu-4", "term_recall"} <= record["scores"].keys()
+    overall = metrics["overall"]
+    assert overall["rouge-l"] == pytest.approx(sum(r["scores"]["rouge-l"] for r in records) / 6, abs=0.01)
+    assert json.loads((tmp_path / "metrics.json").read_text())["overall"] == overall
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## By category" in report and "## Terminology" in report and "十八反" in report
+    assert (tmp_path / "category_scores.png").stat().st_size > 1000
+
+
+def test_qa_resumes_and_batching_does_not_change_greedy_answers(tmp_path, tiny_model_dir, caplog):
+    first = tmp_path / "first"
+    qa(first, max_samples=4)
+    before = {r["id"]: r["prediction"] for r in read_jsonl(first / "predictions.jsonl")}
+    with (first / "predictions.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "cqa-0005", "predicti')  # a run killed mid-write
+    with caplog.at_level("INFO"):
+        qa(first, max_samples=6)
+    assert "Resuming: 4 of 6" in caplog.text
+    after = {r["id"]: r["prediction"] for r in read_jsonl(first / "predictions.jsonl")}
+    assert len(after) == 6 and all(after[key] == value for key, value in before.items())
+    one_by_one = tmp_path / "batch1"
+    qa(one_by_one, max_samples=6, batch_size=1)
+    assert {r["id"]: r["prediction"] for r in read_jsonl(one_by_one / "predictions.jsonl")} == after
+
+
+def test_predictions_file_in_llamafactory_layout_is_scored_without_a_model(tmp_path):
+    source = tmp_path / "generated_predictions.jsonl"
+    rows = [{"prompt": "风寒感冒用什么方？", "predict": "可用麻黄汤。", "label": "可用麻黄汤。"},
+            {"prompt": "孕妇风寒感冒怎么办？", "predict": "可用麝香和甘遂。", "label": "可用紫苏叶煎服。"}]
+    source.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows), encoding="utf-8")
+    metrics = evaluate(predictions_file=source, output_dir=tmp_path / "out", dataset_dir=DATA)
+    records = read_jsonl(tmp_path / "out" / "predictions.jsonl")
+    assert records[0]["scores"]["rouge-l"] == pytest.approx(100.0) and records[0]["scores"]["bleu-4"] == pytest.approx(100.0)
+    assert metrics["overall"]["rouge-l"] == pytest.approx((100.0 + records[1]["scores"]["rouge-l"]) / 2, abs=0.01)
+    kinds = {flag["kind"] for flag in records[1]["safety"]}
+    assert "妊娠禁忌" in kinds and not records[0]["safety"]
+
+
+def test_predictions_file_errors_name_the_line(tmp_path):
+    source = tmp_path / "p.jsonl"
+    source.write_text('{"prompt": "q", "predict": "a", "label": "a"}\n{"prompt": "q", "label": "a", "answer": "a"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"p.jsonl line 2: no 'prediction' or 'predict' field"):
+        evaluate(predictions_file=source, output_dir=tmp_path / "out", dataset_dir=DATA)
+
+
+def test_compare_prints_deltas(tmp_path, capsys):
+    for name, value in (("a", 10.0), ("b", 12.5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(
+            {"task": "qa", "samples": 1, "overall": {"rouge-l": value}, "by_category": {"tcm": {"rouge-l": value * 2}}}))
+    from llmtuner.eval.evaluator import run_evaluation
+
+    result = run_evaluation(parse_eval_args(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--output_dir", str(tmp_path)]))
+    assert ["overall/rouge-l", 10.0, 12.5, 2.5] in result["rows"] and ["tcm/rouge-l", 20.0, 25.0, 5.0] in result["rows"]
+    assert "B - A" in capsys.readouterr().out and (tmp_path / "compare.md").exists()
+
+
+def test_mcq_likelihood_scores_every_question(tmp_path, tiny_model_dir):
+    metrics = evaluate(model_name_or_path="embedded", template="shuzhiqihuang", eval_dataset="medical_mcq_sample",
+                       dataset_dir=DATA, task="mcq", output_dir=tmp_path, max_samples=12, batch_size=4)
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    assert len(records) == 12 and all(record["prediction"] in "ABCDE" for record in records)
+    correct = sum(record["prediction"] == record["answer"] for record in records)
+    assert metrics["overall"]["accuracy"] == pytest.approx(100 * correct / 12, abs=0.01)
+    assert metrics["overall"]["parse_failure_rate"] == 0.0
+
+
+def test_ppl_is_token_weighted(tmp_path, tiny_model_dir):
+    metrics = evaluate(model_name_or_path="embedded", eval_dataset="medical_pt_sample", dataset_dir=DATA, task="ppl",
+                       output_dir=tmp_path, max_samples=5, cutoff_len=64)
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    expected = math.exp(sum(r["nll"] for r in records) / sum(r["tokens"] for r in records))
+    assert metrics["overall"]["perplexity"] == pytest.approx(expected, rel=1e-4)
+    assert 1.0 < expected < 8192 * 2  # a random tiny model is near-uniform over its vocabulary
+
+
+def test_bad_arguments_fail_before_loading():
+    with pytest.raises(ConfigError, match="training argument; the evaluator reads `eval_dataset`"):
+        parse_eval_args(["--model_name_or_path", "m", "--dataset", "x", "--output_dir", "o"])
+    with pytest.raises(ConfigError, match="template"):
+        parse_eval_args(["--model_name_or_path", "m", "--eval_dataset", "x", "--output_dir", "o"])
+    with pytest.raises(ConfigError, match="without a model"):
+        parse_eval_args(["--predictions_file", "p", "--model_name_or_path", "m", "--output_dir", "o"])
+    with pytest.raises(ConfigError, match="this task reads alpaca or sharegpt"):
+        evaluate(model_name_or_path="embedded", template="qwen", eval_dataset="medical_mcq_sample", dataset_dir=DATA,
+                 task="qa", output_dir="unused")
