@@ -93,6 +93,114 @@ def bench_data(args: argparse.Namespace) -> list[Row]:
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {"data": bench_data}
 
 
+def _best_of(runs: int, function: Callable[[], object]) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _trie_scan(text: str, root: dict) -> list[tuple[str, int]]:
+    """Leftmost-longest scan over a dict-of-dicts trie (the no-library candidate)."""
+    found, i, n = [], 0, len(text)
+    while i < n:
+        node, j, end = root.get(text[i]), i, 0
+        while node is not None:
+            j += 1
+            end = j if "" in node else end
+            node = node.get(text[j]) if j < n else None
+        if end:
+            found.append((text[i:end], i))
+        i = end or i + 1
+    return found
+
+
+def bench_terms(args: argparse.Namespace) -> list[Row]:
+    """Term extraction throughput on 10k answers with the 20k shared lexicon, and the engines compared."""
+    import json
+    import logging
+
+    from ahocorasick_rs import AhoCorasick, MatchKind
+
+    from llmtuner.eval.safety import check_safety
+    from llmtuner.eval.terms import TermLexicon
+
+    shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
+    if not (shared / "medical_terms.txt").is_file() or not (shared / "medical_sft.json").is_file():
+        return [("terms", f"skipped: {shared}/medical_terms.txt and medical_sft.json not present", "")]
+    outputs = [sample["output"] for sample in json.loads((shared / "medical_sft.json").read_text(encoding="utf-8"))]
+    answers = [outputs[i % len(outputs)] for i in range(10_000)]
+    chars = sum(map(len, answers))
+    logging.getLogger("llmtuner").setLevel(logging.WARNING)
+    load, lexicon = _best_of(1, lambda: TermLexicon.load([shared / "medical_terms.txt"]))
+    rows: list[Row] = [("terms: corpus", f"{len(answers):,} answers of medical_sft.json ({chars / 1e6:.2f} M chars), "
+                        f"{len(lexicon):,} typed terms of the 20k lexicon (loaded in {load:.2f} s)", "")]
+
+    def rate(seconds: float) -> str:
+        return f"{len(answers) / seconds:,.0f} answers/s, {chars / seconds / 1e6:.2f} M chars/s ({seconds:.2f} s)"
+
+    seconds, _ = _best_of(3, lambda: [lexicon.extract(answer) for answer in answers])
+    rows.append(("terms: TermLexicon.extract (untyped words as boundaries)", rate(seconds), ""))
+    loose = TermLexicon(lexicon.terms)
+    seconds, _ = _best_of(3, lambda: [loose.extract(answer) for answer in answers])
+    rows.append(("terms: TermLexicon.extract (typed terms only)", rate(seconds), ""))
+    seconds, _ = _best_of(3, lambda: [check_safety(answer) for answer in answers])
+    rows.append(("safety: check_safety", rate(seconds), ""))
+
+    # Engines on the same typed terms, raw text, no boundaries: speed, and agreement with ahocorasick-rs.
+    terms = list(lexicon.terms)
+    automaton = AhoCorasick(terms, matchkind=MatchKind.LeftmostLongest)
+    engines: dict[str, Callable[[str], list[tuple[str, int]]]] = {
+        "ahocorasick-rs": lambda text: [(terms[k], s) for k, s, _ in automaton.find_matches_as_indexes(text)]}
+    trie: dict = {}
+    for term in terms:
+        node = trie
+        for char in term:
+            node = node.setdefault(char, {})
+        node[""] = True
+    engines["pure-Python trie"] = lambda text: _trie_scan(text, trie)
+    try:
+        import ahocorasick
+
+        pyac = ahocorasick.Automaton()
+        for term in terms:
+            pyac.add_word(term, term)
+        pyac.make_automaton()
+        engines["pyahocorasick iter_long"] = lambda text: [(t, end - len(t) + 1) for end, t in pyac.iter_long(text)]
+    except ImportError:
+        rows.append(("terms engine: pyahocorasick", "not installed (pip install pyahocorasick to compare)", ""))
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    for term in terms:
+        tokenizer.add_word(term, freq=10**6)
+    typed = set(terms)
+
+    def jieba_scan(text: str) -> list[tuple[str, int]]:
+        found, position = [], 0
+        for word in tokenizer.cut(text, HMM=False):
+            if word in typed:
+                found.append((word, position))
+            position += len(word)
+        return found
+
+    engines["jieba + user dictionary"] = jieba_scan
+    reference = None
+    for name, scan in engines.items():
+        seconds, found = _best_of(1 if name.startswith("jieba") else 3, lambda scan=scan: [scan(answer) for answer in answers])
+        reference = reference or found
+        differ = sum(1 for mine, theirs in zip(reference, found) if mine != theirs)
+        rows.append((f"terms engine: {name}", f"{rate(seconds)}; {differ:,} answers differ from ahocorasick-rs", ""))
+    return rows
+
+
+SECTIONS["terms"] = bench_terms
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
