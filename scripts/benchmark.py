@@ -201,6 +201,39 @@ def bench_terms(args: argparse.Namespace) -> list[Row]:
 SECTIONS["terms"] = bench_terms
 
 
+def bench_eval(args: argparse.Namespace) -> list[Row]:
+    """QA evaluation throughput on the tiny model: the same prompts generated at batch 1 and batch 16."""
+    from llmtuner.eval.evaluator import _prompt, load_for_eval
+    from llmtuner.eval.generate import generate_batches
+    from llmtuner.eval.items import load_qa_items
+    from llmtuner.hparams import parse_eval_args
+
+    shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
+    dataset_dir, name = (str(shared), "clinical_qa_dev") if (shared / "clinical_qa_dev.json").is_file() else (str(ROOT / "data"), "clinical_qa_sample")
+    samples, new_tokens = 48, 64
+    eval_args = parse_eval_args(["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--eval_dataset", name,
+                                 "--dataset_dir", dataset_dir, "--output_dir", "unused", "--max_samples", str(samples),
+                                 "--max_new_tokens", str(new_tokens)])
+    items = load_qa_items(eval_args.data)
+    model, tokenizer, template = load_for_eval(eval_args)
+    prompts = [_prompt(template, tokenizer, item, eval_args) for item in items]
+    stops, kwargs = template.stop_token_ids(tokenizer), eval_args.generating.to_generate_kwargs()
+    rates, answers = {}, {}
+    for batch_size in (1, 16):
+        start = time.perf_counter()
+        answers[batch_size] = dict(pair for batch in generate_batches(model, tokenizer, prompts, kwargs, batch_size, stops) for pair in batch)
+        rates[batch_size] = len(prompts) / (time.perf_counter() - start)
+    same = sum(answers[1][i] == answers[16][i] for i in range(len(prompts)))
+    return [
+        (f"QA eval, {name}, {len(prompts)} samples, <= {new_tokens} new tokens, batch 1", f"{rates[1]:.2f} samples/s", ""),
+        ("QA eval, batch 16", f"{rates[16]:.2f} samples/s ({rates[16] / rates[1]:.1f}x batch 1)", ">= 4x batch 1"),
+        ("QA eval, greedy answers equal at batch 1 and 16", f"{same} of {len(prompts)}", "all"),
+    ]
+
+
+SECTIONS["eval"] = bench_eval
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
