@@ -73,3 +73,97 @@ def test_full_trains_everything(tiny_model_dir):
 
 def test_linear_names_exclude_the_head(tiny_model_dir):
     assert "lm_head" not in linear_module_names(load(tiny_model_dir))
+
+
+# --- vocabulary expansion: resized embeddings train, and the saved adapter reproduces the model ---------------
+
+NEW_TOKENS = ["补中益气汤加减", "龟鹿二仙胶", "桑螵蛸散", "金锁固精丸"]
+
+
+def expanded_setup(tiny_model_dir, finetuning_type="lora", **finetuning):
+    """The tiny model loaded the way training does, with a tokenizer that has 4 more tokens than embedding rows."""
+    from llmtuner.model.loader import load_model, load_tokenizer
+
+    model_args = ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32")
+    tokenizer = load_tokenizer(model_args)
+    base_size = len(tokenizer)
+    assert tokenizer.add_tokens(NEW_TOKENS) == len(NEW_TOKENS)
+    model = load_model(model_args, tokenizer, is_trainable=True)
+    args = FinetuningArguments(finetuning_type=finetuning_type, lora_alpha=16, **finetuning)
+    return model_args, tokenizer, init_adapter(model, model_args, args, True), base_size
+
+
+def step_on_new_tokens(model, tokenizer):
+    """One AdamW step on text that uses the new tokens."""
+    import torch
+
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    ids = torch.tensor([tokenizer("患者服用补中益气汤加减，后改龟鹿二仙胶与金锁固精丸。", add_special_tokens=False)["input_ids"]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    return ids
+
+
+def test_expanded_vocab_lora_trains_embeddings_and_reloads(tiny_model_dir, tmp_path):
+    import torch
+    from peft import PeftModel
+
+    from llmtuner.model.loader import load_model
+
+    model_args, tokenizer, model, base_size = expanded_setup(tiny_model_dir, lora_target="q_proj,v_proj")
+    assert model_args.resize_vocab  # set by the automatic resize, without being asked
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert rows >= len(tokenizer) and rows % 64 == 0
+    config = model.peft_config["default"]
+    assert "model.embed_tokens" in config.modules_to_save and config.ensure_weight_tying  # the tiny model ties them
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("embed_tokens.modules_to_save" in n for n in trainable)
+    assert all("lora_" in n or "modules_to_save" in n for n in trainable)
+    embedding = model.get_input_embeddings().modules_to_save["default"].weight
+    assert model.get_output_embeddings().modules_to_save["default"].weight is embedding  # still tied
+    before = embedding.detach().clone()
+    ids = step_on_new_tokens(model, tokenizer)
+    new_rows = sorted({i for i in ids[0].tolist() if i >= base_size})
+    assert len(new_rows) == 3 and all(not torch.equal(before[i], embedding[i].detach()) for i in new_rows)
+
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    model.save_pretrained(str(tmp_path / "adapter"))
+    fresh_args = ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32")
+    fresh = load_model(fresh_args, tokenizer, is_trainable=False)  # resized to the tokenizer again
+    reloaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter"))
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
+
+
+def test_expanded_vocab_freeze_trains_embeddings(tiny_model_dir):
+    import torch
+
+    _, tokenizer, model, base_size = expanded_setup(tiny_model_dir, "freeze", freeze_trainable_layers=1)
+    assert model.get_input_embeddings().weight.requires_grad
+    before = model.get_input_embeddings().weight.detach().clone()
+    ids = step_on_new_tokens(model, tokenizer)
+    new_rows = sorted({i for i in ids[0].tolist() if i >= base_size})
+    assert all(not torch.equal(before[i], model.get_input_embeddings().weight[i].detach()) for i in new_rows)
+
+
+def test_explicit_additional_target_wins_and_untied_heads_are_both_saved(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmtuner.model.vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings
+
+    resized = ModelArguments(resize_vocab=True)
+    explicit = FinetuningArguments(finetuning_type="lora", additional_target="q_proj")
+    assert not needs_trainable_embeddings(resized, explicit)
+    assert needs_trainable_embeddings(resized, FinetuningArguments(finetuning_type="lora"))
+    assert not needs_trainable_embeddings(ModelArguments(), FinetuningArguments(finetuning_type="lora"))
+    untied = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, tie_word_embeddings=False)
+    assert embedding_module_names(untied) == ["model.embed_tokens", "lm_head"]
+    assert not lora_tie_embeddings(untied, ["model.embed_tokens", "lm_head"])
+    model = init_adapter(untied, resized, FinetuningArguments(finetuning_type="lora", lora_alpha=16), True)
+    assert set(model.peft_config["default"].modules_to_save) == {"model.embed_tokens", "lm_head"}
+    assert {n.split(".modules_to_save")[0].split(".")[-1] for n, p in model.named_parameters()
+            if p.requires_grad and "modules_to_save" in n} == {"embed_tokens", "lm_head"}

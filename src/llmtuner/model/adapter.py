@@ -10,6 +10,7 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import FinetuningArguments, ModelArguments
+from .vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings, unfreeze_embeddings
 
 logger = get_logger(__name__)
 
@@ -71,9 +72,13 @@ def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArgument
     if extra:
         module_leaves = sorted({name.split(".")[-1] for name, _ in model.named_modules() if name})
         _check_names(extra, module_leaves, "additional_target")
+    elif needs_trainable_embeddings(model_args, args):  # new token rows must learn, LoRA alone cannot train them
+        extra = embedding_module_names(model)
+        logger.info("Vocabulary resized: training %s in full beside LoRA (peft modules_to_save).", ", ".join(extra))
     config = LoraConfig(
         task_type=TaskType.CAUSAL_LM, r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         target_modules=targets, modules_to_save=extra or None, use_dora=args.use_dora, use_rslora=args.use_rslora,
+        ensure_weight_tying=lora_tie_embeddings(model, extra),
     )
     return get_peft_model(model, config)
 
@@ -118,6 +123,8 @@ def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArgumen
         model = _apply_lora(model, model_args, args, is_trainable)
     elif args.finetuning_type == "freeze" and is_trainable:
         _apply_freeze(model, args)
+        if needs_trainable_embeddings(model_args, args):
+            unfreeze_embeddings(model)
     if is_trainable:
         for param in model.parameters():
             if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):

@@ -5,6 +5,7 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import ModelArguments
+from .vocab import resize_embeddings
 
 logger = get_logger(__name__)
 
@@ -108,10 +109,10 @@ def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, c
         kwargs["quantization_config"] = _quantization_config(model_args, dtype)
         kwargs["device_map"] = {"": int(__import__("os").environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if model_args.resize_vocab and model.get_input_embeddings().weight.size(0) < len(tokenizer):
-        # mean init keeps new tokens' logits close to the existing distribution instead of random spikes
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True, pad_to_multiple_of=64)
-        logger.info("Resized embeddings to %d tokens (mean-initialised).", model.get_input_embeddings().weight.size(0))
+    # automatic whenever the tokenizer outgrew the embeddings (e.g. scripts/expand_vocab.py); resize_vocab
+    # then also tells init_adapter to train the embeddings, whose new rows are untrained otherwise
+    if resize_embeddings(model, len(tokenizer)):
+        model_args.resize_vocab = True
     if is_trainable:
         model.config.use_cache = False  # a KV cache is useless in training and breaks packed-sequence masks
     else:
