@@ -15,12 +15,14 @@ sys.path.insert(0, str(ROOT / "src"))
 from llmtuner.hparams import (  # noqa: E402
     DataArguments, EvaluationArguments, FinetuningArguments, GeneratingArguments, ModelArguments,
 )
+from llmtuner.hparams.export_args import ExportArguments  # noqa: E402
 from llmtuner.hparams.parser import TRAINING_DEFAULTS, _annotation_name  # noqa: E402
 
 TARGET = ROOT / "docs" / "config_reference.md"
 GROUPS = [
     (ModelArguments, "train, eval, export"), (DataArguments, "train, preview, eval"),
     (FinetuningArguments, "train"), (GeneratingArguments, "eval, do_predict"), (EvaluationArguments, "eval"),
+    (ExportArguments, "export"),
 ]
 # The transformers arguments a fine-tuning config usually sets; every other field is listed by `llmtuner train --help`.
 COMMON_TRAINING = [

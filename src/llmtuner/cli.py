@@ -18,6 +18,7 @@ commands:
   train       train a model (stage pt or sft) from a YAML/JSON config and/or flags
   preview     show processed samples (masked part marked) and data statistics, without training
   eval        score a model (or a predictions file) on clinical QA, exam questions or held-out text
+  export      merge LoRA adapters into the base and write a verified release (safetensors, tokenizer, model card)
   templates   list the chat templates
   build-tiny  build the embedded tiny model from data/ (used by tests and the CPU demo)
   version     print the version
@@ -82,6 +83,20 @@ def cmd_eval(argv: list[str]) -> None:
     run_evaluation(args)
 
 
+def cmd_export(argv: list[str]) -> None:
+    if any(token in ("-h", "--help") for token in argv):
+        from .hparams import format_export_help
+
+        print(format_export_help())
+        return
+    from .hparams import parse_export_args
+
+    args = parse_export_args(argv)
+    from .export import run_export
+
+    run_export(args)
+
+
 def cmd_templates(argv: list[str]) -> None:
     from .data.template import TEMPLATES, template_names
 
@@ -110,6 +125,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "train": cmd_train,
     "preview": cmd_preview,
     "eval": cmd_eval,
+    "export": cmd_export,
     "templates": cmd_templates,
     "build-tiny": cmd_build_tiny,
     "version": lambda argv: print(__version__),

@@ -169,13 +169,58 @@ def _coerce(value: Any, annotation: Any, key: str, origin: str) -> Any:
     return value
 
 
-def _suggest(key: str, valid: list[str]) -> str:
+def _suggest(key: str, valid: list[str], command: str = "train") -> str:
     if key in RENAMED_KEYS:
         return f" In transformers 5 this is `{RENAMED_KEYS[key]}`."
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
     if close:
         return " Did you mean " + " or ".join(f"`{name}`" for name in close) + "?"
-    return " Run `llmtuner train --help` for every valid key."
+    return f" Run `llmtuner {command} --help` for every valid key."
+
+
+def read_sources(argv: list[str] | None, config: dict[str, Any] | None) -> tuple[dict[str, tuple[Any, str]], str | None]:
+    """(key -> (value, origin), config file) from a dict, or from `[CONFIG] --key value ...`."""
+    if config is not None:
+        return {key: (value, "in the given config") for key, value in config.items()}, None
+    config_file, overrides = split_cli(list(argv or []))
+    return merge_sources(config_file, overrides), config_file
+
+
+def assign_to_groups(
+    merged: dict[str, tuple[Any, str]], groups: tuple[type, ...], command: str, refused: dict[str, str] | None = None
+) -> dict[type, dict[str, Any]]:
+    """Typed values per dataclass for a command that takes only `groups` (eval, export).
+
+    `refused` maps keys that exist elsewhere (e.g. training's `dataset`) to what to use instead.
+    Every unknown key is reported at once, with the closest valid names.
+    """
+    hints = {cls: _type_hints(cls) for cls in groups}
+    owner = {name: cls for cls in groups for name in hints[cls]}
+    refused = refused or {}
+    problems = []
+    for key, (_, origin) in merged.items():
+        if key in refused:
+            problems.append(f"`{key}` ({origin}) is not an argument of `llmtuner {command}`. {refused[key]}")
+        elif key not in owner:
+            problems.append(f"`{key}` ({origin}) is not an argument of `llmtuner {command}`.{_suggest(key, sorted(owner), command)}")
+    if problems:
+        raise ConfigError("Unknown config key" + ("s" if len(problems) > 1 else "") + ":\n  " + "\n  ".join(problems))
+    values: dict[type, dict[str, Any]] = {cls: {} for cls in groups}
+    for key, (value, origin) in merged.items():
+        values[owner[key]][key] = _coerce(value, hints[owner[key]][key], key, origin)
+    return values
+
+
+def format_groups_help(header: list[str], groups: tuple[type, ...], hidden: tuple[str, ...] = ()) -> str:
+    """`--help` text: the header lines, then every field of every group (minus `hidden`) with its help."""
+    lines = list(header)
+    for cls in groups:
+        lines += ["", f"{cls.__name__}:"]
+        hints = _type_hints(cls)
+        for item in dataclasses.fields(cls):
+            if item.name not in hidden:
+                lines.append(_help_line(item.name, _annotation_name(hints[item.name]), repr(item.default), item.metadata.get("help", "")))
+    return "\n".join(lines)
 
 
 def merge_sources(config_file: str | None, overrides: dict[str, Any]) -> dict[str, tuple[Any, str]]:

@@ -169,6 +169,34 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
     _fail(problems)
 
 
+if TYPE_CHECKING:
+    from .export_parser import ExportArgs
+
+
+def validate_export_arguments(args: "ExportArgs") -> None:
+    """The exporter's combinations, checked before any file is read or weights load."""
+    model, export = args.model, args.export
+    problems: list[str] = []
+    if not model.model_name_or_path:
+        problems.append("model_name_or_path is missing: the base model the adapter was trained on (a folder, or "
+                        "`embedded` for the tiny CPU model).")
+    if not export.template:
+        problems.append("template is missing: give the chat template the adapter was trained with (qwen, qwen3, "
+                        "llama3, chatglm3, baichuan2, yi, intern2, default, shuzhiqihuang); it goes into the tokenizer.")
+    if not export.export_dir:
+        problems.append("export_dir is missing: set the folder the merged release is written to.")
+    if export.export_size <= 0:
+        problems.append(f"export_size is gigabytes per shard and must be positive, got {export.export_size}.")
+    if export.verify_tolerance is not None and export.verify_tolerance <= 0:
+        problems.append(f"verify_tolerance must be positive, got {export.verify_tolerance}.")
+    if export.finetuning_type == "qlora" and model.quantization_bit is None:
+        model.quantization_bit = 4  # what `qlora` means in training; here it only says how the adapter was trained
+    if model.quantization_bit is not None and not model.adapter_name_or_path:
+        problems.append(f"quantization_bit={model.quantization_bit} says an adapter was trained with QLoRA, but no "
+                        "adapter_name_or_path is given. For a quantised release use export_quantization_bit.")
+    _fail(problems)
+
+
 def validate_hardware(args: "Arguments") -> None:
     """Checks that depend on the machine (imports torch)."""
     import torch

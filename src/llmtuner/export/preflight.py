@@ -1,0 +1,181 @@
+"""Everything about an export that can be checked before any weights load, gathered into an `ExportPlan`.
+
+Reads only small files (adapter_config.json, the base config, metrics.json): a wrong path, a wrong
+template or an export_dir that would swallow its own inputs fails in a second, not after minutes of loading.
+"""
+
+import dataclasses
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.template import Template, get_template
+from ..extras.errors import ConfigError
+from ..extras.logging import get_logger
+from ..hparams import ExportArgs
+from .publish import check_target
+
+logger = get_logger(__name__)
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+@dataclass
+class AdapterInfo:
+    path: Path
+    config: dict[str, Any]
+    weights: Path
+
+    @property
+    def kind(self) -> str:
+        """LoRA or DoRA (rsLoRA noted): what the card and the logs call it."""
+        name = "DoRA" if self.config.get("use_dora") else "LoRA"
+        return name + (" (rsLoRA)" if self.config.get("use_rslora") else "")
+
+
+@dataclass
+class ExportPlan:
+    base_path: str
+    """The base model folder (`embedded` resolved) or hub id."""
+    adapters: list[AdapterInfo]
+    template: Template
+    export_dir: Path
+    export_dtype: str
+    """fp32, bf16 or fp16: the release's weights."""
+    merge_dtype: str
+    """The precision the adapters are merged (and verified) in."""
+    tokenizer_dir: str
+    """The last adapter folder holding a tokenizer (the trainer saves it there), else the base."""
+    qlora: bool
+    eval_reports: list[Path] = field(default_factory=list)
+
+    @property
+    def facts_dir(self) -> Path | None:
+        """Where trainer_state.json & co. are read for the model card: the last adapter, or a fine-tuned base."""
+        if self.adapters:
+            return self.adapters[-1].path
+        base = Path(self.base_path)
+        return base if base.is_dir() else None
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} ({what}) could not be read: {error}.") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} ({what}) must hold a JSON object.")
+    return data
+
+
+def _read_adapter(path_text: str) -> AdapterInfo:
+    path = Path(path_text)
+    if not path.is_dir():
+        raise ConfigError(f"Adapter folder {path} does not exist. adapter_name_or_path takes the output_dir of a "
+                          "LoRA training run (or one of its checkpoint-N folders), comma-separated for several.")
+    config_file = path / "adapter_config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"{path} holds no adapter_config.json, so it is not a peft adapter folder. A full or freeze "
+                          "fine-tune is already a whole model: give it as model_name_or_path and no adapter.")
+    config = _read_json(config_file, "adapter config")
+    if config.get("peft_type") != "LORA":
+        raise ConfigError(f"{path} is a {config.get('peft_type')} adapter; only LoRA adapters (incl. DoRA and rsLoRA) "
+                          "can be merged.")
+    weights = next((path / name for name in ADAPTER_WEIGHTS if (path / name).is_file()), None)
+    if weights is None:
+        raise ConfigError(f"{path} has adapter_config.json but no {' or '.join(ADAPTER_WEIGHTS)}: the adapter was "
+                          "not saved completely. Use a checkpoint-N folder or train again.")
+    return AdapterInfo(path=path, config=config, weights=weights)
+
+
+def _same_model(given: str, recorded: str) -> bool:
+    """Paths differ across machines: the same folder, or the same last path component, counts as the same model."""
+    if Path(given).exists() and Path(recorded).exists():
+        return Path(given).resolve() == Path(recorded).resolve()
+    return Path(given.rstrip("/")).name == Path(recorded.rstrip("/")).name
+
+
+def _base_dtype(base_path: str, args: ExportArgs) -> str:
+    """The base config's dtype as fp32/bf16/fp16 (reads config.json only)."""
+    from transformers import AutoConfig
+
+    model = args.model
+    try:
+        config = AutoConfig.from_pretrained(base_path, trust_remote_code=model.trust_remote_code,
+                                            revision=model.model_revision, cache_dir=model.cache_dir)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"Could not read the base model's config from {base_path!r}: {error}. Give the folder of "
+                          "the model the adapter was trained on as model_name_or_path.") from error
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    dtype = getattr(text_config, "dtype", None) or getattr(config, "dtype", None)
+    name = DTYPE_NAMES.get(str(dtype).replace("torch.", ""))
+    if name is None:
+        logger.info("The base config names no 16/32-bit dtype (%s): export_dtype auto means fp32.", dtype)
+        return "fp32"
+    return name
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def plan_export(args: ExportArgs) -> ExportPlan:
+    """Check every input and decide dtypes, sources and targets; raises ConfigError naming the fix."""
+    from ..model.loader import resolve_model_path
+
+    model, export = args.model, args.export
+    template = get_template(export.template or "")
+    if export.default_system is not None:
+        template = dataclasses.replace(template, default_system=export.default_system)
+    adapters = [_read_adapter(path) for path in _split(model.adapter_name_or_path)]
+    base_path = resolve_model_path(model.model_name_or_path or "")
+    for adapter in adapters:
+        recorded = adapter.config.get("base_model_name_or_path")
+        if recorded and not _same_model(base_path, recorded):
+            logger.warning("Adapter %s was trained on %r, but the base given is %r. Continuing, since paths differ "
+                           "across machines; a base of another shape fails when the adapter loads.",
+                           adapter.path, recorded, base_path)
+
+    export_dir = Path(export.export_dir or "").absolute()
+    sources = [(a.path, "adapter folder") for a in adapters]
+    if Path(base_path).is_dir():
+        sources.append((Path(base_path), "base model folder"))
+    eval_reports = [Path(folder) for folder in _split(export.eval_report)]
+    for folder, what in [*sources, *((f, "evaluation folder") for f in eval_reports)]:
+        if folder.exists() and _inside(export_dir, folder):
+            raise ConfigError(f"export_dir {export_dir} is inside the {what} {folder}: the release would mix with its "
+                              "inputs. Choose a folder outside it.")
+        if folder.exists() and _inside(folder, export_dir):
+            raise ConfigError(f"The {what} {folder} is inside export_dir {export_dir}, which the export replaces. "
+                              "Choose another export_dir.")
+    check_target(export_dir, export.overwrite)
+
+    for folder in eval_reports:
+        metrics = _read_json(folder / "metrics.json", "evaluation metrics") if (folder / "metrics.json").is_file() else None
+        if metrics is None or "overall" not in metrics:
+            raise ConfigError(f"eval_report {folder} holds no metrics.json with an `overall` section: give the "
+                              "output_dir of a finished `llmtuner eval` run.")
+
+    if export.export_quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(f"export_quantization_bit={export.export_quantization_bit} needs bitsandbytes: "
+                          "`pip install 'bitsandbytes>=0.50.2'` (CUDA GPUs, or its CPU backend).")
+
+    base_dtype = _base_dtype(base_path, args)
+    export_dtype = base_dtype if export.export_dtype == "auto" else export.export_dtype
+    merge_dtype = "fp32" if export.merge_in_fp32 else export_dtype
+    qlora = model.quantization_bit is not None
+    if qlora:
+        logger.info("The adapter was trained with QLoRA (%d-bit base): it is merged into the unquantised base "
+                    "loaded in %s, never into %d-bit weights.", model.quantization_bit, merge_dtype, model.quantization_bit)
+    tokenizer_dir = next((str(a.path) for a in reversed(adapters) if (a.path / "tokenizer_config.json").is_file()),
+                         base_path)
+    return ExportPlan(base_path=base_path, adapters=adapters, template=template, export_dir=export_dir,
+                      export_dtype=export_dtype, merge_dtype=merge_dtype, tokenizer_dir=tokenizer_dir, qlora=qlora,
+                      eval_reports=eval_reports)
