@@ -262,3 +262,19 @@ def test_ensure_and_atomic_rebuild(tiny_dir: Path, tmp_path: Path, monkeypatch: 
     with pytest.raises(RuntimeError, match="boom"):
         build_tiny_model(tmp_path / "out" / "m", data_dir=write_sample_data(tmp_path / "d"), vocab_size=VOCAB)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_ensure_rebuilds_a_model_built_from_older_data(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    info_path = folder / "build_info.json"
+    current = json.loads(info_path.read_text(encoding="utf-8"))
+    weights_written = (folder / "model.safetensors").stat().st_mtime_ns
+    assert tiny.ensure_tiny_model(folder) == folder
+    assert (folder / "model.safetensors").stat().st_mtime_ns == weights_written  # current: reused, not rebuilt
+    stale = dict(current, data_files={"removed_since.json": "0" * 64})
+    info_path.write_text(json.dumps(stale), encoding="utf-8")
+    tiny.ensure_tiny_model(folder)
+    assert json.loads(info_path.read_text(encoding="utf-8"))["data_files"] == current["data_files"]

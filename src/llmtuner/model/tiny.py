@@ -346,12 +346,28 @@ def is_complete(folder: str | Path) -> bool:
     return all((Path(folder) / name).is_file() for name in REQUIRED_FILES)
 
 
+def _built_from_other_data(folder: Path) -> bool:
+    """True when data/ changed since the build: its tokenizer no longer matches the project's text."""
+    info = json.loads((folder / "build_info.json").read_text(encoding="utf-8"))
+    data_dir = Path(info.get("data_dir", ""))
+    if data_dir != PROJECT_ROOT / "data" or not data_dir.is_dir():
+        return False  # built from elsewhere on purpose (build-tiny --data_dir): leave it
+    try:
+        _, used = collect_corpus(data_dir)
+    except ValueError:
+        return False
+    if used != info.get("data_files"):
+        logger.warning("The tiny model at %s was built from an older data/; rebuilding it.", folder)
+        return True
+    return False
+
+
 def ensure_tiny_model(output_dir: str | Path | None = None) -> Path:
     """The tiny model folder (default ``PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR``), built if missing/incomplete."""
     folder = Path(output_dir) if output_dir is not None else PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR
-    if is_complete(folder):
+    if is_complete(folder) and not _built_from_other_data(folder):
         return folder
-    logger.info("No complete tiny model at %s; building it from %s.", folder, PROJECT_ROOT / "data")
+    logger.info("No complete, current tiny model at %s; building it from %s.", folder, PROJECT_ROOT / "data")
     try:  # replace a half folder, but never a folder that another process finishes meanwhile
         return build_tiny_model(folder, overwrite=folder.exists())
     except OSError:
