@@ -234,6 +234,30 @@ def bench_eval(args: argparse.Namespace) -> list[Row]:
 SECTIONS["eval"] = bench_eval
 
 
+def bench_vocab(args: argparse.Namespace) -> list[Row]:
+    """Characters per token before and after scripts/expand_vocab.py, tiny tokenizer, medical corpus + herb/formula terms."""
+    import json
+
+    shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
+    if (shared / "medical_pt.jsonl").is_file():
+        corpus, terms, label = f"{shared / 'medical_pt.jsonl'},{shared / 'medical_sft.json'}", shared / "medical_terms.txt", "../shared/data"
+    else:
+        corpus, terms, label = f"{ROOT / 'data/medical_pt_sample.jsonl'},{ROOT / 'data/medical_sft_sample.json'}", ROOT / "data/medical_terms.txt", "data/"
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "expand_vocab.py"), "--base_tokenizer", "embedded",
+                        "--corpus", corpus, "--terms", str(terms), "--term_types", "herb,formula",
+                        "--output_dir", str(Path(folder) / "expanded")], check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+        report = json.loads((Path(folder) / "expanded" / "expand_vocab_report.json").read_text(encoding="utf-8"))
+    return [(f"vocab expansion, tiny tokenizer, {label} corpus", f"{report['chars_per_token_before']:.3f} -> "
+             f"{report['chars_per_token_after']:.3f} chars/token (+{report['new_tokens_added']:,} tokens, {seconds:.0f} s)",
+             "report the change")]
+
+
+SECTIONS["vocab"] = bench_vocab
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
