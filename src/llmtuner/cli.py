@@ -4,6 +4,7 @@ Heavy libraries are imported inside the commands, so `llmtuner --help` and argum
 answer in about a second. A `UserError` is printed as a short message without a traceback.
 """
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -135,6 +136,14 @@ HELP_COMMANDS = {"train": "train", "preview": "preview"}
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `llmtuner ... --help | head`: the reader left; nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush from failing again
+        return 0
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
