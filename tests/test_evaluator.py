@@ -121,3 +121,10 @@ def test_bad_arguments_fail_before_loading():
     with pytest.raises(ConfigError, match="this task reads alpaca or sharegpt"):
         evaluate(model_name_or_path="embedded", template="qwen", eval_dataset="medical_mcq_sample", dataset_dir=DATA,
                  task="qa", output_dir="unused")
+
+
+def test_template_of_another_family_fails_before_generation(tmp_path, tiny_model_dir):
+    with pytest.raises(ConfigError, match="does not match the model"):
+        evaluate(model_name_or_path="embedded", template="llama3", eval_dataset="clinical_qa_sample", dataset_dir=DATA,
+                 task="qa", output_dir=tmp_path, max_samples=2)
+    assert not (tmp_path / "predictions.jsonl").exists() or not (tmp_path / "predictions.jsonl").read_text().strip()
