@@ -334,7 +334,7 @@ def test_cli_end_to_end(tmp_path, eval_dir):
     out = tmp_path / "release"
     result = subprocess.run(
         [sys.executable, str(ROOT / "src" / "export_model.py"), str(config), "--adapter_name_or_path", str(adapter),
-         "--export_dir", str(out), "--export_dtype", "bf16", "--dataset", "qa", "--eval_report", str(eval_dir)],
+         "--export_dir", str(out), "--export_dtype", "bf16", "--eval_report", str(eval_dir)],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Verify merged model vs base + adapter: max |logit diff|" in result.stderr
@@ -349,3 +349,15 @@ def test_cli_end_to_end(tmp_path, eval_dir):
     assert output.shape[1] == inputs["input_ids"].shape[1] + 4
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "| learning_rate | 0.001 |" in card and "| max_steps | 3 |" in card and "train_loss" in card
+    assert "| 训练数据 / Datasets | qa |" in card  # recorded by training in llmtuner_args.json, not passed here
+    record = json.loads((adapter / "llmtuner_args.json").read_text(encoding="utf-8"))
+    assert record["finetuning"]["finetuning_type"] == "lora" and record["model"]["quantization_bit"] is None
+
+    # an adapter whose run record says QLoRA is merged into the unquantised base, and the plan says so
+    from llmtuner.export.preflight import plan_export
+
+    record["model"]["quantization_bit"] = 4
+    (adapter / "llmtuner_args.json").write_text(json.dumps(record), encoding="utf-8")
+    plan = plan_export(parse_export_args(["--model_name_or_path", "embedded", "--adapter_name_or_path", str(adapter),
+                                          "--template", "shuzhiqihuang", "--export_dir", str(tmp_path / "release2")]))
+    assert plan.qlora and plan.merge_dtype == "fp32" and plan.datasets == "qa"

@@ -93,7 +93,7 @@ def render_card(plan: ExportPlan, args: ExportArgs, facts: TrainingFacts, steps:
         *_table(["", ""], [
             ["基座模型 / Base model", f"`{base}`"],
             ["微调方式 / Fine-tuning", method],
-            ["训练数据 / Datasets", export.dataset or "未记录 / not recorded (pass `--dataset` when exporting)"],
+            ["训练数据 / Datasets", plan.datasets or "未记录 / not recorded (pass `--dataset` when exporting)"],
             ["对话模板 / Chat template", f"`{plan.template.name}` ({chat_template}); stops on "
                                       f"{', '.join(plan.template.stop_words) or 'the tokenizer EOS'}"],
             ["权重 / Weights", weights],

@@ -15,6 +15,7 @@ from ..data.template import Template, get_template
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import ExportArgs
+from .provenance import read_run_record
 from .publish import check_target
 
 logger = get_logger(__name__)
@@ -51,6 +52,8 @@ class ExportPlan:
     """The last adapter folder holding a tokenizer (the trainer saves it there), else the base."""
     qlora: bool
     eval_reports: list[Path] = field(default_factory=list)
+    datasets: str | None = None
+    """Training datasets: `dataset` when given, else what the training run recorded."""
 
     @property
     def facts_dir(self) -> Path | None:
@@ -170,12 +173,16 @@ def plan_export(args: ExportArgs) -> ExportPlan:
     base_dtype = _base_dtype(base_path, args)
     export_dtype = base_dtype if export.export_dtype == "auto" else export.export_dtype
     merge_dtype = "fp32" if export.merge_in_fp32 else export_dtype
-    qlora = model.quantization_bit is not None
+    record = read_run_record(adapters[-1].path) if adapters else {}
+    bits = model.quantization_bit or (record.get("model") or {}).get("quantization_bit")
+    qlora = bits is not None
     if qlora:
-        logger.info("The adapter was trained with QLoRA (%d-bit base): it is merged into the unquantised base "
-                    "loaded in %s, never into %d-bit weights.", model.quantization_bit, merge_dtype, model.quantization_bit)
+        how = "as given" if model.quantization_bit else f"as recorded in {adapters[-1].path / 'llmtuner_args.json'}"
+        logger.info("The adapter was trained with QLoRA (%d-bit base, %s): it is merged into the unquantised base "
+                    "loaded in %s, never into %d-bit weights.", bits, how, merge_dtype, bits)
+    datasets = export.dataset or (record.get("data") or {}).get("dataset")
     tokenizer_dir = next((str(a.path) for a in reversed(adapters) if (a.path / "tokenizer_config.json").is_file()),
                          base_path)
     return ExportPlan(base_path=base_path, adapters=adapters, template=template, export_dir=export_dir,
                       export_dtype=export_dtype, merge_dtype=merge_dtype, tokenizer_dir=tokenizer_dir, qlora=qlora,
-                      eval_reports=eval_reports)
+                      eval_reports=eval_reports, datasets=datasets)

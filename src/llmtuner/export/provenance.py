@@ -72,6 +72,11 @@ def _value(value: Any) -> Any:
     return getattr(value, "value", value)  # enums (scheduler, optimizer) as their names
 
 
+def read_run_record(folder: Path | None) -> dict[str, Any]:
+    """llmtuner_args.json that `llmtuner train` writes beside the adapter/model; {} when absent (older runs)."""
+    return (_json(folder / "llmtuner_args.json") or {}) if folder is not None else {}
+
+
 def read_training_facts(folder: Path | None) -> TrainingFacts:
     """Hyperparameters and results of the run whose output folder is `folder` (an adapter or a fine-tuned model)."""
     facts = TrainingFacts()

@@ -44,7 +44,7 @@ def _info(plan: ExportPlan, args: ExportArgs, steps: list[MergeStep], verificati
         "qlora_trained": plan.qlora, "template": plan.template.name, "chat_template": choice.origin,
         "chat_template_mismatches": choice.failures, "generation_eos_token_id": stop_ids,
         "merge_dtype": plan.merge_dtype, "export_dtype": plan.export_dtype,
-        "export_quantization_bit": args.export.export_quantization_bit, "datasets": args.export.dataset,
+        "export_quantization_bit": args.export.export_quantization_bit, "datasets": plan.datasets,
         "verification": verification,
     }
 

@@ -102,6 +102,8 @@ def run_trainer(trainer: Any, args: Arguments, training_args: Any, resume: str |
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=resume)
         save_final_model(trainer, training_args.output_dir)
+        if trainer.is_world_process_zero():
+            save_run_record(args, training_args.output_dir)
         trainer.save_state()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
@@ -133,6 +135,27 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
                 shutil.rmtree(target, ignore_errors=True)
             os.replace(item, target)
         staging.rmdir()
+
+
+RUN_RECORD = "llmtuner_args.json"
+
+
+def save_run_record(args: Arguments, output_dir: str) -> None:
+    """llmtuner_args.json beside the saved model: the arguments that made it (base, data, finetuning type,
+    quantization), which the trainer's own files do not hold; the export's model card and QLoRA check read it."""
+    import dataclasses
+
+    from .. import __version__
+
+    record = {
+        "llmtuner_version": __version__,
+        **{group: dataclasses.asdict(getattr(args, group)) for group in ("model", "data", "finetuning")},
+        "training": {key: value for key, value in args.training.items() if isinstance(value, (str, int, float, bool, type(None)))},
+    }
+    path = Path(output_dir) / RUN_RECORD
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def pad_multiple() -> int | None:
