@@ -27,6 +27,8 @@ def test_bad_checksum_date_or_shape_fails(number):
         (f"身份证号：{VALID_ID}。", "id_card", "身份证号：[身份证号]。"),
         (f"证件{VALID_ID_2}，", "id_card", "证件[身份证号]，"),
         ("联系方式13812345678。", "mobile", "联系方式[手机号]。"),
+        ("请拨打13812345678.", "mobile", "请拨打[手机号]."),  # an ASCII full stop ends the sentence, not a decimal
+        ("电话：010-62345678.", "landline", "电话：[电话]."),
         ("手机 +86 139-1234-5678 联系", "mobile", "手机 [手机号] 联系"),
         ("电话：010-62345678", "landline", "电话：[电话]"),
         ("（0571）87654321转", "landline", "[电话]转"),
@@ -62,6 +64,8 @@ def test_planted_identifiers_are_replaced_and_counted(text, kind, scrubbed):
         "检验单号12345678901。",
         "患者高热，体温39.5℃，患者自述头痛3天。",
         "患者于3天前出现咳嗽，患者常年吸烟。",
+        "患者高热，男，45岁。患者于今日，女，入院。病人马上，男性，送检。",  # surname-like first characters
+        "剂量 3.13812345678 为计算值。",
         "住院3天后出院，门诊随访。",
         "剂量 0.25-0.5g，疗程 10-14 天。",
     ],

@@ -128,3 +128,18 @@ def test_template_of_another_family_fails_before_generation(tmp_path, tiny_model
         evaluate(model_name_or_path="embedded", template="llama3", eval_dataset="clinical_qa_sample", dataset_dir=DATA,
                  task="qa", output_dir=tmp_path, max_samples=2)
     assert not (tmp_path / "predictions.jsonl").exists() or not (tmp_path / "predictions.jsonl").read_text().strip()
+
+
+def test_rescoring_predictions_in_place_and_keeping_an_earlier_file(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    own = out / "predictions.jsonl"
+    own.write_text(json.dumps({"id": "a", "question": "q", "reference": "头痛", "prediction": "头痛"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    evaluate(predictions_file=own, output_dir=out, dataset_dir=DATA, overwrite_predictions="true")
+    assert read_jsonl(own)[0]["scores"]["rouge-1"] == pytest.approx(100.0)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"predict": "发热", "label": "发热"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    evaluate(predictions_file=other, output_dir=out, dataset_dir=DATA)
+    assert read_jsonl(own)[0]["prediction"] == "发热"
+    assert [read_jsonl(path)[0]["id"] for path in out.glob("predictions.*.jsonl.bak")] == ["a"]

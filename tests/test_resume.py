@@ -76,3 +76,12 @@ def test_resolve_resume_refuses_a_folder_with_files_but_no_checkpoint(tmp_path):
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) == str(good)
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=True) is None  # overwrite = start from scratch
     assert resolve_resume(_Args(tmp_path, resume="elsewhere"), overwrite_output_dir=False) == "elsewhere"
+
+
+def test_trainer_log_with_a_torn_last_line_is_truncated_not_fatal(tmp_path):
+    from llmtuner.train.callbacks import _truncate_after
+
+    log = tmp_path / "trainer_log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo', encoding="utf-8")
+    _truncate_after(str(log), step=2)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]

@@ -64,6 +64,12 @@ _GENDER_OR_AGE = r"(?=[，,、\s（(]*(?:男|女|\d{1,3}\s*岁))"
 # Where a name in a 姓名 field ends: anything not Han, or the next field of a form (姓名：李四性别：男).
 _FIELD_END = r"[^\u4e00-\u9fff]|性别|年龄|男|女|科室|床号|住院|门诊|$"
 
+_NUMBER_START = r"(?<!\d)(?<!\d\.)"
+_NUMBER_END = r"(?!\d|\.\d)"
+# Characters that make "患者 + surname-like character + one or two more" a clinical phrase, not a name:
+# 患者高热 / 患者于今日 / 病人马上 start with the surnames 高, 于, 马.
+_NOT_IN_GIVEN_NAMES = set("热痛咳喘泻吐晕胀肿痒酸麻今昨日时上下前后左右因自诉述无有不已曾经常突反")
+
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
     "id_card": re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"),
@@ -71,10 +77,11 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?P<label>(?:(?:住院|病案|门诊|病历|就诊卡|医保卡)(?:号码?|编号|ID)|(?:住院|门诊|病案)\s*ID)\s*[：:]?\s*)"
         r"(?P<value>[A-Za-z]{0,4}[-]?\d[\dA-Za-z-]{3,23})"
     ),
-    "mobile": re.compile(r"(?<![\d.])(?:(?:\+|00)?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?![\d.])"),
+    # Not inside a longer number or a decimal (3.13812345678), but a sentence-ending "." may follow.
+    "mobile": re.compile(rf"{_NUMBER_START}(?:(?:\+|00)?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{{4}}){{2}}{_NUMBER_END}"),
     "landline": re.compile(
-        r"(?<![\d.])(?:\(0\d{2,3}\)\s?|（0\d{2,3}）\s?|0\d{2,3}[-\s])[2-9]\d{6,7}(?:-\d{1,5})?(?![\d.])"
-        r"|(?P<label>(?:电话|座机|联系电话|固话|传真)\s*[：:]?\s*)(?P<value>[2-9]\d{6,7})(?![\d.])"
+        rf"{_NUMBER_START}(?:\(0\d{{2,3}}\)\s?|（0\d{{2,3}}）\s?|0\d{{2,3}}[-\s])[2-9]\d{{6,7}}(?:-\d{{1,5}})?{_NUMBER_END}"
+        rf"|(?P<label>(?:电话|座机|联系电话|固话|传真)\s*[：:]?\s*)(?P<value>[2-9]\d{{6,7}}){_NUMBER_END}"
     ),
     "name": re.compile(
         rf"(?P<label>(?:姓\s*名|患者姓名|病人姓名|联系人)\s*[：:]\s*)(?P<value>{_HAN}{{2,4}}?)(?={_FIELD_END})"
@@ -89,8 +96,11 @@ def _replace_labelled(kind: str, counts: Counter) -> Callable[[re.Match[str]], s
     placeholder = REPLACEMENTS[kind]
 
     def substitute(match: re.Match[str]) -> str:
-        counts[kind] += 1
         groups = match.groupdict()
+        person = groups.get("value2") or groups.get("value3")
+        if kind == "name" and person and _NOT_IN_GIVEN_NAMES & set(person[1:]):
+            return match.group(0)
+        counts[kind] += 1
         label = next((groups[key] for key in ("label", "label2", "label3") if groups.get(key) is not None), "")
         return label + placeholder
 

@@ -108,11 +108,14 @@ def read_predictions_file(path: str) -> list[dict[str, Any]]:
 def run_qa(args: EvalArguments) -> dict[str, Any]:
     from .qa_scoring import score_qa
 
-    output_dir = Path(args.eval.output_dir)
-    store = PredictionStore(output_dir / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
+    target = Path(args.eval.output_dir) / "predictions.jsonl"
     if args.eval.predictions_file:
-        records = read_predictions_file(args.eval.predictions_file)
+        records = read_predictions_file(args.eval.predictions_file)  # before the store may move the file aside
+        rescoring_in_place = target.exists() and target.resolve() == Path(args.eval.predictions_file).resolve()
+        # the scored copy replaces predictions.jsonl: a different one already there (an earlier run's) is kept aside
+        store = PredictionStore(target, overwrite=target.exists() and not rescoring_in_place)
     else:
+        store = PredictionStore(target, overwrite=args.eval.overwrite_predictions)
         records = generate_qa(args, load_qa_items(args.data), store)
     for record in records:
         record["prediction"] = THINK_BLOCK.sub("", record["prediction"]).strip()  # score the answer, not the reasoning

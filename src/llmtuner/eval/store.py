@@ -26,6 +26,7 @@ class PredictionStore:
         if not self.path.exists():
             return records
         lines = self.path.read_text(encoding="utf-8").splitlines()
+        torn = False
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -34,11 +35,12 @@ class PredictionStore:
             except json.JSONDecodeError:
                 if number == len(lines):
                     logger.warning("%s: the last line is incomplete (an interrupted run); it will be regenerated.", self.path)
+                    torn = True
                     break
                 raise
             records[str(record["id"])] = record
-        if records:
-            self.rewrite(list(records.values()))  # drops a torn last line before appending after it
+        if torn:
+            self.rewrite(list(records.values()))  # drop the torn line before anything is appended after it
         return records
 
     def append(self, records: list[dict[str, Any]]) -> None:

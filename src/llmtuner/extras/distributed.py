@@ -40,11 +40,15 @@ def prepare_cpu_deepspeed(training_kwargs: dict[str, Any]) -> None:
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
     from accelerate import PartialState
 
+    previous = os.environ.get("ACCELERATE_USE_DEEPSPEED")
     os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"  # makes PartialState take the DeepSpeed path
     try:
         state = PartialState(backend="gloo")
-    finally:
-        del os.environ["ACCELERATE_USE_DEEPSPEED"]
+    finally:  # leave the variable as the launcher set it (accelerate launch --use_deepspeed sets it too)
+        if previous is None:
+            del os.environ["ACCELERATE_USE_DEEPSPEED"]
+        else:
+            os.environ["ACCELERATE_USE_DEEPSPEED"] = previous
     accelerator_config = dict(training_kwargs.get("accelerator_config") or {})
     accelerator_config["use_configured_state"] = True
     training_kwargs["accelerator_config"] = accelerator_config

@@ -57,8 +57,17 @@ def _truncate_after(path: str, step: int) -> None:
         return
     with open(path, encoding="utf-8") as handle:
         lines = [line for line in handle if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
-    if len(kept) == len(lines):
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # cut off by the crash this run resumes from
+                continue
+            raise
+        if record.get("step", 0) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if kept == lines:
         return
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as handle:

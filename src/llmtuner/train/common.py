@@ -127,12 +127,14 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
     atomic rename, so a crash while saving leaves the previous files (and all checkpoints) intact.
     """
     staging = Path(output_dir) / ".saving"
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a save that crashed: its files must not be published with these
     trainer.save_model(str(staging))  # collective under ZeRO-3: every rank takes part
     if trainer.is_world_process_zero():
         for item in sorted(staging.iterdir()):
             target = Path(output_dir) / item.name
-            if item.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
             os.replace(item, target)
         staging.rmdir()
 
