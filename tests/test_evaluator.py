@@ -143,3 +143,11 @@ def test_rescoring_predictions_in_place_and_keeping_an_earlier_file(tmp_path):
     evaluate(predictions_file=other, output_dir=out, dataset_dir=DATA)
     assert read_jsonl(own)[0]["prediction"] == "发热"
     assert [read_jsonl(path)[0]["id"] for path in out.glob("predictions.*.jsonl.bak")] == ["a"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path, tiny_model_dir):
+    qa(tmp_path, max_samples=2)
+    with pytest.raises(ConfigError, match=r"other settings \(template: 'shuzhiqihuang' -> 'qwen'"):
+        qa(tmp_path, max_samples=2, template="qwen")
+    qa(tmp_path, max_samples=2, max_new_tokens=4, overwrite_predictions="true")  # starting over is allowed
+    assert len(read_jsonl(tmp_path / "predictions.jsonl")) == 2

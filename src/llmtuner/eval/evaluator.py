@@ -46,6 +46,15 @@ def load_for_eval(args: EvalArguments) -> tuple[Any, Any, Any]:
     return model.eval(), tokenizer, template
 
 
+def generation_settings(args: EvalArguments) -> dict[str, Any]:
+    """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
+    return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": args.model.adapter_name_or_path,
+            "template": args.data.template, "eval_dataset": args.data.eval_dataset, "dataset_dir": args.data.dataset_dir,
+            "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
+            "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
+            "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed}
+
+
 def _prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalArguments) -> list[int]:
     system = item.system if item.system is not None else args.data.default_system
     ids = template.encode_prompt(tokenizer, item.messages, system=system, enable_thinking=args.data.enable_thinking)
@@ -58,6 +67,7 @@ def generate_qa(args: EvalArguments, items: list[QaItem], store: PredictionStore
 
     from .generate import generate_batches
 
+    store.check_settings(generation_settings(args))
     done = store.load()
     todo = [item for item in items if item.id not in done]
     if done:

@@ -20,10 +20,11 @@ def _items(args: EvalArguments) -> list[McqItem]:
 
 
 def run_mcq(args: EvalArguments) -> dict[str, Any]:
-    from .evaluator import load_for_eval
+    from .evaluator import generation_settings, load_for_eval
 
     items = _items(args)
     store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
+    store.check_settings(generation_settings(args))
     done = store.load()
     todo = [item for item in items if item.id not in done]
     if todo:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 
 logger = get_logger(__name__)
@@ -19,6 +20,20 @@ class PredictionStore:
             kept = self.path.with_name(f"{self.path.stem}.{int(time.time())}.jsonl.bak")
             self.path.rename(kept)
             logger.info("Previous predictions moved to %s.", kept)
+
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Refuse to resume answers made with other settings (model, adapter, template, data, decoding): a
+        report mixing two models would be wrong without saying so. Records the settings for the next run."""
+        meta = self.path.with_name(self.path.stem + ".settings.json")
+        if self.path.exists() and meta.exists():
+            before = json.loads(meta.read_text(encoding="utf-8"))
+            changed = [f"{key}: {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value]
+            if changed:
+                raise ConfigError(
+                    f"{self.path} holds answers made with other settings ({'; '.join(changed)}); resuming would mix "
+                    "them. Set overwrite_predictions: true to start over (the old file is kept aside), or choose "
+                    "another output_dir.")
+        write_json(meta, settings)
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Records already written, by id; a last line cut off by a crash is dropped (it is regenerated)."""
