@@ -71,11 +71,6 @@ def cmd_preview(argv: list[str]) -> None:
 
 
 def cmd_eval(argv: list[str]) -> None:
-    if any(token in ("-h", "--help") for token in argv):
-        from .hparams import format_eval_help
-
-        print(format_eval_help())
-        return
     from .hparams import parse_eval_args
 
     args = parse_eval_args(argv)
@@ -85,11 +80,6 @@ def cmd_eval(argv: list[str]) -> None:
 
 
 def cmd_export(argv: list[str]) -> None:
-    if any(token in ("-h", "--help") for token in argv):
-        from .hparams import format_export_help
-
-        print(format_export_help())
-        return
     from .hparams import parse_export_args
 
     args = parse_export_args(argv)
@@ -131,7 +121,18 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "build-tiny": cmd_build_tiny,
     "version": lambda argv: print(__version__),
 }
-HELP_COMMANDS = {"train": "train", "preview": "preview"}
+def _help_text(command: str) -> str:
+    """`llmtuner COMMAND --help`: every argument of the command, from the dataclasses (no heavy imports)."""
+    from . import hparams
+
+    if command == "eval":
+        return hparams.format_eval_help()
+    if command == "export":
+        return hparams.format_export_help()
+    return hparams.format_help(command)
+
+
+HELP_COMMANDS = ("train", "preview", "eval", "export")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,9 +153,7 @@ def _dispatch(argv: list[str]) -> int:
         print(f"llmtuner: unknown command {command!r}. Commands: {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
     if command in HELP_COMMANDS and any(token in ("-h", "--help") for token in rest):
-        from .hparams import format_help
-
-        print(format_help(command))
+        print(_help_text(command))
         return 0
     try:
         COMMANDS[command](rest)

@@ -17,6 +17,7 @@ from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import EvalArguments
 from .items import QaItem, load_qa_items
+from .mcq_task import run_mcq
 from .store import PredictionStore, write_json
 
 logger = get_logger(__name__)
@@ -171,12 +172,6 @@ def run_ppl(args: EvalArguments) -> dict[str, Any]:
                "by_category": {c: {"perplexity": perplexity([r for r in records if r["category"] == c])} for c in categories}}
     PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl").rewrite(records)
     return metrics
-
-
-def run_mcq(args: EvalArguments) -> dict[str, Any]:
-    from .mcq_task import run_mcq as run
-
-    return run(args)
 
 
 TASKS: dict[str, Callable[[EvalArguments], dict[str, Any]]] = {"qa": run_qa, "mcq": run_mcq, "ppl": run_ppl}
