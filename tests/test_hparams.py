@@ -142,3 +142,22 @@ def test_cli_errors_are_fast_and_without_traceback():
     assert result.returncode == 2
     assert "Did you mean `template`" in result.stderr and "Traceback" not in result.stderr
     assert elapsed < 5, f"argument errors must not import torch/transformers ({elapsed:.1f}s)"
+
+
+def test_train_command_trains_unless_told_otherwise():
+    assert parse_args(BASE).training["do_train"] is True  # transformers' own default is False: silent no-op
+    evaluate_only = parse_args([*BASE, "--do_eval", "--val_size", "0.1", "--do_train", "false"])
+    assert evaluate_only.training["do_train"] is False
+    with pytest.raises(ConfigError, match="nothing to run"):
+        parse_args([*BASE, "--do_train", "false"])
+
+
+def test_gguf_model_path_becomes_folder_and_file(tmp_path):
+    pytest.importorskip("gguf")
+    (tmp_path / "model.Q4_K_M.gguf").write_bytes(b"")
+    args = parse_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf")])
+    assert (args.model.model_name_or_path, args.model.gguf_file) == (str(tmp_path), "model.Q4_K_M.gguf")
+    with pytest.raises(ConfigError, match=r"'other.gguf' is not in .*GGUF files there: model.Q4_K_M.gguf"):
+        parse_args([*BASE, "--model_name_or_path", str(tmp_path), "--gguf_file", "other.gguf"])
+    with pytest.raises(ConfigError, match="quantization_bit with a GGUF base"):
+        parse_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf"), "--finetuning_type", "qlora"])

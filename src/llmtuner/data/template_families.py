@@ -57,6 +57,14 @@ register_template(Template(
     **_CHATML,
 ))
 
+register_template(Template(
+    name="smollm2",
+    default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+    description="SmolLM2 instruct models (ChatML with SmolLM's system prompt); the real model CI tunes.",
+    aliases=("smollm",),
+    **_CHATML,
+))
+
 # ---- sentencepiece families (tests/test_template_parity_sentencepiece.py) ------------------------
 
 # ChatGLM3-6B, after its official tokenization_chatglm.py: `build_chat_input` puts `[gMASK]` `sop` first,

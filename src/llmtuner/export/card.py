@@ -39,8 +39,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def _base_name(plan: ExportPlan) -> str:
     """A hub id stays as given; a local folder is named by its last component (paths mean nothing elsewhere)."""
-    path = Path(plan.base_path)
-    return path.name if path.exists() else plan.base_path
+    path = Path(plan.base_source)
+    return path.name if path.exists() else plan.base_source
 
 
 def _adapter_rows(plan: ExportPlan) -> list[list[Any]]:

@@ -54,6 +54,13 @@ class ExportPlan:
     eval_reports: list[Path] = field(default_factory=list)
     datasets: str | None = None
     """Training datasets: `dataset` when given, else what the training run recorded."""
+    gguf_file: str | None = None
+    """The GGUF file inside base_path the base was read from, if any."""
+
+    @property
+    def base_source(self) -> str:
+        """The base as a user names it: the folder, or the GGUF file in it."""
+        return str(Path(self.base_path) / self.gguf_file) if self.gguf_file else self.base_path
 
     @property
     def facts_dir(self) -> Path | None:
@@ -109,10 +116,11 @@ def _base_dtype(base_path: str, args: ExportArgs) -> str:
     """The base config's dtype as fp32/bf16/fp16 (reads config.json only)."""
     from transformers import AutoConfig
 
+    from ..model.loader import source_kwargs
+
     model = args.model
     try:
-        config = AutoConfig.from_pretrained(base_path, trust_remote_code=model.trust_remote_code,
-                                            revision=model.model_revision, cache_dir=model.cache_dir)
+        config = AutoConfig.from_pretrained(base_path, **source_kwargs(model))
     except (OSError, ValueError) as error:
         raise ConfigError(f"Could not read the base model's config from {base_path!r}: {error}. Give the folder of "
                           "the model the adapter was trained on as model_name_or_path.") from error
@@ -185,4 +193,4 @@ def plan_export(args: ExportArgs) -> ExportPlan:
                          base_path)
     return ExportPlan(base_path=base_path, adapters=adapters, template=template, export_dir=export_dir,
                       export_dtype=export_dtype, merge_dtype=merge_dtype, tokenizer_dir=tokenizer_dir, qlora=qlora,
-                      eval_reports=eval_reports, datasets=datasets)
+                      eval_reports=eval_reports, datasets=datasets, gguf_file=model.gguf_file)

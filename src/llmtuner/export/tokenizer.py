@@ -26,7 +26,9 @@ def load_release_tokenizer(model_args: ModelArguments, source: str, template: Te
     """Load the tokenizer from `source` as training did, with EOS/pad fixed by the template (checks its tokens)."""
     from ..model.loader import load_tokenizer
 
-    tokenizer = load_tokenizer(dataclasses.replace(model_args, model_name_or_path=source))
+    # a tokenizer saved beside an adapter is a plain folder even when the base is a GGUF file
+    from_base = model_args.gguf_file if Path(source) == Path(model_args.model_name_or_path or "") else None
+    tokenizer = load_tokenizer(dataclasses.replace(model_args, model_name_or_path=source, gguf_file=from_base))
     template.fix_tokenizer(tokenizer)
     return tokenizer
 

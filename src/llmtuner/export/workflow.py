@@ -39,7 +39,7 @@ def _info(plan: ExportPlan, args: ExportArgs, steps: list[MergeStep], verificati
           choice: ChatTemplateChoice, stop_ids: list[int]) -> dict[str, Any]:
     """export_info.json: the same facts as the card, for programs."""
     return {
-        "llmtuner_version": __version__, "base_model": plan.base_path,
+        "llmtuner_version": __version__, "base_model": plan.base_source,
         "adapters": [{"path": s.adapter, "type": s.kind, "logit_effect": s.effect, "merge_check": s.check} for s in steps],
         "qlora_trained": plan.qlora, "template": plan.template.name, "chat_template": choice.origin,
         "chat_template_mismatches": choice.failures, "generation_eos_token_id": stop_ids,

@@ -13,6 +13,14 @@ class ModelArguments:
             "`embedded` means the project's tiny model, built from data/ on first use."
         },
     )
+    gguf_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "A GGUF file to load the base from: a file name inside model_name_or_path, or a path. Its weights "
+            "are dequantized to `dtype` on load (needs `pip install gguf`). Setting model_name_or_path to a .gguf "
+            "file does the same."
+        },
+    )
     adapter_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Path(s) to LoRA adapter folder(s), comma-separated; applied in order."},

@@ -12,6 +12,7 @@ from ..extras.errors import ConfigError
 
 if TYPE_CHECKING:
     from .eval_parser import EvalArguments
+    from .model_args import ModelArguments
     from .parser import Arguments
 
 
@@ -22,6 +23,29 @@ def _fail(problems: list[str]) -> None:
 
 def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _check_model_source(model: "ModelArguments", problems: list[str], loads_quantized: bool = True) -> None:
+    """A .gguf model_name_or_path becomes folder + gguf_file; a GGUF base needs the gguf package and its file."""
+    import importlib.util
+    from pathlib import Path
+
+    path = model.model_name_or_path or ""
+    if path.endswith(".gguf") and model.gguf_file is None:
+        model.model_name_or_path, model.gguf_file = str(Path(path).parent), Path(path).name
+    if model.gguf_file is None:
+        return
+    if importlib.util.find_spec("gguf") is None:
+        problems.append("gguf_file needs the gguf package to read GGUF weights: `pip install 'gguf>=0.19'`.")
+    folder = Path(model.model_name_or_path or ".")
+    if folder.is_dir() and not (folder / model.gguf_file).is_file():
+        found = sorted(p.name for p in folder.glob("*.gguf"))
+        problems.append(f"gguf_file {model.gguf_file!r} is not in {folder}"
+                        + (f"; GGUF files there: {', '.join(found)}." if found else ", which holds no .gguf file."))
+    if loads_quantized and model.quantization_bit is not None:
+        problems.append("quantization_bit with a GGUF base: GGUF weights are dequantized on load and cannot be "
+                        "re-quantized by bitsandbytes in the same step. Use finetuning_type: lora, or export the "
+                        "base to safetensors first.")
 
 
 def validate_arguments(args: "Arguments", command: str = "train") -> None:
@@ -40,6 +64,7 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
         if model.quantization_bit is None:
             model.quantization_bit = 4
         finetuning.finetuning_type = "lora"  # QLoRA is LoRA on a quantized base; the rest of the code sees lora
+    _check_model_source(model, problems)
     if model.quantization_bit is not None and finetuning.finetuning_type != "lora":
         problems.append(
             f"quantization_bit={model.quantization_bit} with finetuning_type={finetuning.finetuning_type}: quantized "
@@ -99,7 +124,11 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
         problems.append(f"max_samples must be positive, got {data.max_samples}.")
     if data.val_size < 0 or (data.val_size >= 1 and data.val_size != int(data.val_size)):
         problems.append(f"val_size must be a fraction in [0, 1) or a whole number of samples, got {data.val_size}.")
+    if command == "train" and not any(key in training for key in ("do_train", "do_eval", "do_predict")):
+        training["do_train"] = True  # `llmtuner train` with no do_* key means: train (transformers' default is off)
     do_train = training.get("do_train", True)
+    if command == "train" and not any(training.get(key) for key in ("do_train", "do_eval", "do_predict")):
+        problems.append("do_train, do_eval and do_predict are all false: nothing to run. Set do_train: true to train.")
     if do_train and not data.dataset:
         problems.append("No training data: set `dataset` to names from dataset_info.json or file paths (comma-separated).")
     if training.get("do_eval") and not data.eval_dataset and data.val_size == 0:
@@ -154,6 +183,7 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
         if model.model_name_or_path or model.adapter_name_or_path:
             problems.append("predictions_file is scored without a model: remove model_name_or_path / adapter_name_or_path.")
     else:
+        _check_model_source(model, problems)
         if not model.model_name_or_path:
             problems.append("model_name_or_path is missing: the model to evaluate (a folder, or `embedded` for the tiny "
                             "CPU model), or give predictions_file to score existing answers.")
@@ -180,6 +210,7 @@ def validate_export_arguments(args: "ExportArgs") -> None:
     if not model.model_name_or_path:
         problems.append("model_name_or_path is missing: the base model the adapter was trained on (a folder, or "
                         "`embedded` for the tiny CPU model).")
+    _check_model_source(model, problems, loads_quantized=False)  # the export merges into an unquantised base
     if not export.template:
         problems.append("template is missing: give the chat template the adapter was trained with (qwen, qwen3, "
                         "llama3, chatglm3, baichuan2, yi, intern2, default, shuzhiqihuang); it goes into the tokenizer.")

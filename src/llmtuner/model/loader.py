@@ -21,6 +21,15 @@ def resolve_model_path(model_name_or_path: str) -> str:
     return model_name_or_path
 
 
+def source_kwargs(model_args: ModelArguments) -> dict[str, Any]:
+    """from_pretrained arguments that say where the files are, shared by tokenizer, config and model."""
+    kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code, "revision": model_args.model_revision,
+                              "cache_dir": model_args.cache_dir}
+    if model_args.gguf_file:
+        kwargs["gguf_file"] = model_args.gguf_file  # transformers reads config, tokenizer and weights from it
+    return kwargs
+
+
 def load_tokenizer(model_args: ModelArguments) -> Any:
     """Tokenizer with right padding (training) and any requested special tokens added."""
     from transformers import AutoTokenizer
@@ -29,8 +38,7 @@ def load_tokenizer(model_args: ModelArguments) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             path, use_fast=model_args.use_fast_tokenizer, split_special_tokens=model_args.split_special_tokens,
-            trust_remote_code=model_args.trust_remote_code, revision=model_args.model_revision,
-            cache_dir=model_args.cache_dir, padding_side="right",
+            padding_side="right", **source_kwargs(model_args),
         )
     except (OSError, ValueError) as error:
         hint = (" It ships its own tokenizer code: set trust_remote_code: true if you trust it."
@@ -86,8 +94,7 @@ def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, c
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path = resolve_model_path(model_args.model_name_or_path or "")
-    common = {"trust_remote_code": model_args.trust_remote_code, "revision": model_args.model_revision,
-              "cache_dir": model_args.cache_dir}
+    common = source_kwargs(model_args)
     config = AutoConfig.from_pretrained(path, **common)
     dtype = infer_dtype(model_args.dtype)
     if model_args.rope_scaling:
@@ -108,7 +115,15 @@ def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, c
     if model_args.quantization_bit is not None:
         kwargs["quantization_config"] = _quantization_config(model_args, dtype)
         kwargs["device_map"] = {"": int(__import__("os").environ.get("LOCAL_RANK", "0"))} if torch.cuda.is_available() else {"": "cpu"}
+    if model_args.gguf_file:
+        from transformers import GgufConfig
+
+        kwargs["quantization_config"] = GgufConfig(dequantize=True)  # dense weights: trainable and mergeable
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if model_args.gguf_file and getattr(model, "hf_quantizer", None) is not None:
+        # The weights are plain tensors now, but the GGUF marker would make the Trainer refuse to train and
+        # save_pretrained refuse to save; transformers' own dequantize() path drops it the same way.
+        model.hf_quantizer.remove_quantization_config(model)
     # automatic whenever the tokenizer outgrew the embeddings (e.g. scripts/expand_vocab.py); resize_vocab
     # then also tells init_adapter to train the embeddings, whose new rows are untrained otherwise
     if resize_embeddings(model, len(tokenizer)):
