@@ -1,7 +1,7 @@
 """Measure the figures the issues set targets for, and print them as a table.
 
     python scripts/benchmark.py                 # every section
-    python scripts/benchmark.py --only data     # one section
+    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train)
 
 Sections are a registry: a later feature adds a function to SECTIONS. Each returns rows of
 (figure, value, target) so one table shows what was measured against what was asked.
@@ -258,6 +258,66 @@ def bench_vocab(args: argparse.Namespace) -> list[Row]:
 SECTIONS["vocab"] = bench_vocab
 
 
+def _train_once(workdir: Path, name: str, settings: dict[str, object]) -> dict[str, float]:
+    """One `llmtuner train` in a child process; its own peak RSS comes from os.wait4."""
+    import json
+
+    output_dir = workdir / name
+    argv = [sys.executable, "-m", "llmtuner.cli", "train", "--output_dir", str(output_dir)]
+    for key, value in settings.items():
+        argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    with open(workdir / f"{name}.log", "w") as log:
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"training run {name} failed; log: {(workdir / f'{name}.log').read_text()[-3000:]}")
+    results = json.loads((output_dir / "train_results.json").read_text())
+    losses = [json.loads(line)["loss"] for line in (output_dir / "trainer_log.jsonl").read_text().splitlines()
+              if '"loss"' in line]
+    return {"tokens_per_s": results["num_input_tokens_seen"] / results["train_runtime"], "loss": losses[-1],
+            "rss_gib": usage.ru_maxrss / 2**20, "tokens": results["num_input_tokens_seen"]}
+
+
+def bench_train(args: argparse.Namespace) -> list[Row]:
+    """SFT on the tiny model: LoRA and full, with and without packing, the same steps and batch size."""
+    from llmtuner.data.pipeline import padding_fraction, prepare_datasets
+    from llmtuner.hparams import DataArguments
+
+    dataset_dir, name, label = _sft_source()
+    cutoff, steps, batch = args.train_cutoff_len, args.train_steps, args.batch_size
+    tokenizer, _ = _data_setup(cutoff)
+    padding = {}
+    for packing in (False, True):
+        data_args = DataArguments(template="shuzhiqihuang", dataset=name, dataset_dir=dataset_dir, cutoff_len=cutoff, packing=packing)
+        stats = prepare_datasets(tokenizer, data_args, "sft").stats["train"]  # also warms the cache the runs read
+        padding[packing] = padding_fraction(stats.row_lengths if packing else stats.lengths, batch)
+    common = {"model_name_or_path": "embedded", "stage": "sft", "template": "shuzhiqihuang", "dataset": name,
+              "dataset_dir": dataset_dir, "cutoff_len": cutoff, "per_device_train_batch_size": batch, "max_steps": steps,
+              "learning_rate": 1e-3, "lora_rank": 16, "logging_steps": 5, "save_strategy": "no", "seed": 0,
+              "gradient_checkpointing": False, "plot_loss": False, "report_to": "none", "dataloader_num_workers": 0}
+    rows: list[Row] = [(f"SFT, tiny model, {label}, cutoff {cutoff}, batch {batch}, {steps} steps", "", "")]
+    with tempfile.TemporaryDirectory() as folder:
+        for finetuning in ("lora", "full"):
+            rates = {}
+            for packing in (False, True):
+                run = f"{finetuning}-{'packed' if packing else 'padded'}"
+                result = _train_once(Path(folder), run, {**common, "finetuning_type": finetuning, "packing": packing,
+                                                         "learning_rate": 1e-3 if finetuning == "lora" else 2e-4})
+                rates[packing] = result["tokens_per_s"]
+                rows.append((f"  {finetuning}, {'packing' if packing else 'no packing'}",
+                             f"{result['tokens_per_s']:,.0f} non-pad tokens/s, padding {padding[packing]:.1%}, "
+                             f"peak RSS {result['rss_gib']:.2f} GiB, loss {result['loss']:.3f} @ step {steps}", ""))
+            rows.append((f"  {finetuning}: packing speed-up", f"{rates[True] / rates[False]:.2f}x non-pad tokens/s",
+                         "beat padded batches clearly"))
+    return rows
+
+
+SECTIONS["train"] = bench_train
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
@@ -272,6 +332,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
     parser.add_argument("--cutoff_len", type=int, default=2048, help="default = DataArguments.cutoff_len")
     parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--train_cutoff_len", type=int, default=1024, help="cutoff_len of the train section")
+    parser.add_argument("--train_steps", type=int, default=20, help="optimizer steps per run in the train section")
     parser.add_argument("--probe_cached", metavar="CACHE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_cached:

@@ -31,11 +31,14 @@ def samples(tiny_tokenizer):
     return [{"input_ids": i, "labels": l} for i, l in zip(out["input_ids"], out["labels"])]
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "sdpa_packed"])
 def test_packed_loss_equals_unpacked(tiny_model_dir, tiny_tokenizer, samples, attention):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from llmtuner.model.packed_attention import register_packed_attention
+
+    register_packed_attention()  # what CPU training uses: SDPA per packed sample
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, attn_implementation=attention).eval()
     collate = SupervisedCollator(pad_token_id=tiny_tokenizer.pad_token_id)

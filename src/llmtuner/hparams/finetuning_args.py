@@ -44,6 +44,12 @@ class FinetuningArguments:
     freeze_extra_modules: str | None = field(
         default=None, metadata={"help": "freeze: modules outside the layers to train too (e.g. embed_tokens)."}
     )
+    skip_unlabeled_logits: bool = field(
+        default=True,
+        metadata={"help": "sft: compute the LM head and loss only where a token has a label, skipping prompt and "
+                  "padding logits: the same loss in less time and memory. transformers-native models only; "
+                  "remote-code models (ChatGLM3, Baichuan2) keep the full logits."},
+    )
     plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})
     overwrite_output_dir: bool = field(
         default=False,

@@ -12,11 +12,25 @@ from typing import Any
 from transformers import Seq2SeqTrainer
 
 from ...extras.constants import IGNORE_INDEX
+from .supervised_head import SupervisedHead
 
 PREDICTIONS_NAME = "generated_predictions.jsonl"
 
 
 class SFTTrainer(Seq2SeqTrainer):
+    def __init__(self, *args: Any, supervised_head: SupervisedHead | None = None, **kwargs: Any) -> None:
+        if supervised_head is not None:
+            kwargs["compute_loss_func"] = supervised_head.loss
+        super().__init__(*args, **kwargs)
+        self.supervised_head = supervised_head
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        if self.supervised_head is None or return_outputs or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        with self.supervised_head.selecting(model, inputs["labels"]):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
     def prediction_step(self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool,
                         ignore_keys: list[str] | None = None, **gen_kwargs: Any) -> tuple[Any, Any, Any]:
         if not self.args.predict_with_generate or prediction_loss_only:
