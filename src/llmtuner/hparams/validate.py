@@ -21,6 +21,12 @@ def _fail(problems: list[str]) -> None:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
+def _templates() -> str:
+    from ..data.template import template_names  # the registry itself, so the list never goes stale
+
+    return ", ".join(template_names())
+
+
 def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
@@ -98,8 +104,8 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
     # stage
     if finetuning.stage == "sft" and not data.template:
         problems.append(
-            "stage sft needs a chat template: set `template` to the model family (qwen, qwen3, llama3, chatglm3, "
-            "baichuan2, yi, intern2, default) or shuzhiqihuang for the medical ChatML template."
+            f"stage sft needs a chat template: set `template` to the model family ({_templates()}); shuzhiqihuang is "
+            "the medical ChatML template."
         )
     if training.get("predict_with_generate") and finetuning.stage != "sft":
         problems.append(
@@ -190,8 +196,7 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
         if not data.eval_dataset:
             problems.append("eval_dataset is missing: dataset names from dataset_info.json or file paths, comma-separated.")
         if ev.task in ("qa", "mcq") and not data.template:
-            problems.append("task qa/mcq renders prompts with the model's chat template: set `template` "
-                            "(qwen, qwen3, llama3, chatglm3, baichuan2, yi, intern2, default, shuzhiqihuang).")
+            problems.append(f"task qa/mcq renders prompts with the model's chat template: set `template` ({_templates()}).")
     if ev.batch_size <= 0:
         problems.append(f"batch_size must be positive, got {ev.batch_size}.")
     if args.generating.max_new_tokens <= 0:
@@ -212,8 +217,8 @@ def validate_export_arguments(args: "ExportArgs") -> None:
                         "`embedded` for the tiny CPU model).")
     _check_model_source(model, problems, loads_quantized=False)  # the export merges into an unquantised base
     if not export.template:
-        problems.append("template is missing: give the chat template the adapter was trained with (qwen, qwen3, "
-                        "llama3, chatglm3, baichuan2, yi, intern2, default, shuzhiqihuang); it goes into the tokenizer.")
+        problems.append(f"template is missing: give the chat template the adapter was trained with ({_templates()}); "
+                        "it goes into the tokenizer.")
     if not export.export_dir:
         problems.append("export_dir is missing: set the folder the merged release is written to.")
     if export.export_size <= 0:
