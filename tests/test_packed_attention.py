@@ -27,6 +27,7 @@ def test_packed_attention_matches_sdpa_with_block_mask_forward_and_backward(tiny
     for attention in ("sdpa", name):
         model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, attn_implementation=attention)
         model.config.use_cache = False  # as in training; with a cache transformers ignores packing
+        model.train()  # the per-sample path is for training; eval mode takes transformers' SDPA
         logits = model(input_ids=ids, position_ids=positions).logits
         logits.square().mean().backward()
         results[attention] = (logits.detach(), model.model.layers[0].self_attn.q_proj.weight.grad.clone())

@@ -40,7 +40,8 @@ def test_packed_loss_equals_unpacked(tiny_model_dir, tiny_tokenizer, samples, at
 
     register_packed_attention()  # what CPU training uses: SDPA per packed sample
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, attn_implementation=attention).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, attn_implementation=attention)
+    model.train(attention == "sdpa_packed")  # the per-sample path runs in training mode; the tiny model has no dropout
     collate = SupervisedCollator(pad_token_id=tiny_tokenizer.pad_token_id)
 
     single = []

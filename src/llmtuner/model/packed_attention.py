@@ -6,8 +6,8 @@ work of one [row x row] causal attention although only the diagonal blocks count
 of three samples: about three times the needed work). Here each sample (a run of consecutive
 positions) goes through SDPA with `is_causal=True` on its own, which is exact and skips the
 off-diagonal blocks. On GPUs flash-attn's varlen kernel does the same natively, so this is only
-chosen for CPU training (`infer_attention`). Rows without a restart (unpacked batches, generation)
-go to transformers' own SDPA function unchanged.
+chosen for CPU training (`infer_attention`). Rows without a restart (unpacked batches) and anything
+run in eval mode (evaluation, generation with its KV cache) go to transformers' own SDPA unchanged.
 
 Registered through transformers' public `AttentionInterface` under NAME; the mask builder for NAME is
 transformers' SDPA one, so padded (unpacked) batches get their usual mask.
@@ -37,7 +37,7 @@ def packed_sdpa_forward(module: Any, query: Any, key: Any, value: Any, attention
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     position_ids = kwargs.get("position_ids")
-    plain = (position_ids is None or query.shape[2] != key.shape[2] or query.shape[2] == 1
+    plain = (not module.training or position_ids is None or query.shape[2] != key.shape[2] or query.shape[2] == 1
              or kwargs.get("sliding_window") is not None or kwargs.get("softcap") is not None
              or kwargs.get("output_attentions", False) or not getattr(module, "is_causal", True))
     bounds = None if plain else segment_bounds(position_ids.expand(query.shape[0], -1))
