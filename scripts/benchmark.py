@@ -271,8 +271,7 @@ def _train_once(workdir: Path, name: str, settings: dict[str, object]) -> dict[s
     with open(workdir / f"{name}.log", "w") as log:
         child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"training run {name} failed; log: {(workdir / f'{name}.log').read_text()[-3000:]}")
     results = json.loads((output_dir / "train_results.json").read_text())
     losses = [json.loads(line)["loss"] for line in (output_dir / "trainer_log.jsonl").read_text().splitlines()

@@ -24,8 +24,8 @@ def run_sft(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[s
     model = build_model(args, tokenizer, training_args)
     head = SupervisedHead() if args.finetuning.skip_unlabeled_logits and supports_supervised_head(model) else None
     if args.finetuning.skip_unlabeled_logits and head is None:
-        logger.info("skip_unlabeled_logits: %s is not a transformers-native model; computing the full logits.",
-                    type(model).__name__)
+        logger.info("skip_unlabeled_logits: the model runs its own (remote) code, whose output layer may expect "
+                    "another layout; computing the full logits.")
     trainer = SFTTrainer(
         model=model, args=training_args, train_dataset=data.train, eval_dataset=data.eval, processing_class=tokenizer,
         data_collator=SupervisedCollator(tokenizer.pad_token_id, pad_multiple()),
