@@ -295,7 +295,7 @@ def bench_train(args: argparse.Namespace) -> list[Row]:
         padding[packing] = padding_fraction(stats.row_lengths if packing else stats.lengths, batch)
     common = {"model_name_or_path": "embedded", "stage": "sft", "template": "shuzhiqihuang", "dataset": name,
               "dataset_dir": dataset_dir, "cutoff_len": cutoff, "per_device_train_batch_size": batch, "max_steps": steps,
-              "learning_rate": 1e-3, "lora_rank": 16, "logging_steps": 5, "save_strategy": "no", "seed": 0,
+              "learning_rate": 1e-3, "lora_rank": 16, "logging_steps": min(5, steps), "save_strategy": "no", "seed": 0,
               "gradient_checkpointing": False, "plot_loss": False, "report_to": "none", "dataloader_num_workers": 0}
     rows: list[Row] = [(f"SFT, tiny model, {label}, cutoff {cutoff}, batch {batch}, {steps} steps", "", "")]
     with tempfile.TemporaryDirectory() as folder:
