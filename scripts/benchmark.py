@@ -203,7 +203,8 @@ SECTIONS["terms"] = bench_terms
 
 def bench_eval(args: argparse.Namespace) -> list[Row]:
     """QA evaluation throughput on the tiny model: the same prompts generated at batch 1 and batch 16."""
-    from llmtuner.eval.evaluator import _prompt, load_for_eval
+    from llmtuner.eval.engine import load_for_eval
+    from llmtuner.eval.evaluator import _prompt
     from llmtuner.eval.generate import generate_batches
     from llmtuner.eval.items import load_qa_items
     from llmtuner.hparams import parse_eval_args

@@ -138,6 +138,42 @@ def test_expanded_vocab_lora_trains_embeddings_and_reloads(tiny_model_dir, tmp_p
         assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("trainer_module", ["pt", "sft"])
+def test_trainer_saves_expanded_vocab_adapter_once(tiny_model_dir, tmp_path, trainer_module):
+    """The trainers write the trained embeddings and lm_head, not peft's extra copies of the resized base."""
+    import importlib
+
+    import torch
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import Seq2SeqTrainingArguments
+
+    from llmtuner.model.loader import load_model
+
+    trainer_class = {"pt": "PTTrainer", "sft": "SFTTrainer"}[trainer_module]
+    trainer_type = getattr(importlib.import_module(f"llmtuner.train.{trainer_module}.trainer"), trainer_class)
+    _, tokenizer, model, _ = expanded_setup(tiny_model_dir, lora_target="q_proj,v_proj")
+    ids = step_on_new_tokens(model, tokenizer)
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    trainer = trainer_type(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[]),
+                           processing_class=tokenizer)
+    trainer.save_model(str(tmp_path / "adapter"))
+    saved = tmp_path / "adapter" / "adapter_model.safetensors"
+    with safe_open(str(saved), framework="pt") as handle:
+        keys = list(handle.keys())
+    full = [key for key in keys if "lora_" not in key]
+    assert sorted(full) == ["base_model.model.lm_head.weight", "base_model.model.model.embed_tokens.weight"]
+    rows, width = model.get_input_embeddings().weight.shape
+    assert saved.stat().st_size < 2.2 * rows * width * 4  # the two trained copies, not six matrices
+    assert (tmp_path / "adapter" / "tokenizer_config.json").is_file() and (tmp_path / "adapter" / "training_args.bin").is_file()
+    fresh = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32"), tokenizer, is_trainable=False)
+    reloaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
+
+
 def test_expanded_vocab_freeze_trains_embeddings(tiny_model_dir):
     import torch
 

@@ -24,36 +24,14 @@ logger = get_logger(__name__)
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-def load_for_eval(args: EvalArguments) -> tuple[Any, Any, Any]:
-    """(model, tokenizer, template): base + adapters merged, eval mode, on the GPU when there is one."""
-    import torch
-
-    from ..data.template import get_template
-    from ..hparams import FinetuningArguments
-    from ..model.adapter import init_adapter
-    from ..model.loader import load_model, load_tokenizer
-
-    tokenizer = load_tokenizer(args.model)
-    template = get_template(args.data.template) if args.data.template else None
-    if template is not None:
-        template.fix_tokenizer(tokenizer)  # also the model/template mismatch check, before any weights load
-    elif tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = load_model(args.model, tokenizer, is_trainable=False)
-    if args.model.adapter_name_or_path:
-        model = init_adapter(model, args.model, FinetuningArguments(finetuning_type="lora"), is_trainable=False)
-    if torch.cuda.is_available() and args.model.quantization_bit is None:
-        model = model.to("cuda")
-    return model.eval(), tokenizer, template
-
-
 def generation_settings(args: EvalArguments) -> dict[str, Any]:
     """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
     return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": args.model.adapter_name_or_path,
             "template": args.data.template, "eval_dataset": args.data.eval_dataset, "dataset_dir": args.data.dataset_dir,
             "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
             "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
-            "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed}
+            "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
+            "infer_backend": args.eval.infer_backend}
 
 
 def _prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalArguments) -> list[int]:
@@ -66,7 +44,7 @@ def generate_qa(args: EvalArguments, items: list[QaItem], store: PredictionStore
     """Answers for every item, reusing those already in the store; returns records in item order."""
     from tqdm import tqdm
 
-    from .generate import generate_batches
+    from .engine import load_engine
 
     store.check_settings(generation_settings(args))
     done = store.load()
@@ -74,11 +52,10 @@ def generate_qa(args: EvalArguments, items: list[QaItem], store: PredictionStore
     if done:
         logger.info("Resuming: %d of %d answers already in %s.", len(items) - len(todo), len(items), store.path)
     if todo:
-        model, tokenizer, template = load_for_eval(args)
-        prompts = [_prompt(template, tokenizer, item, args) for item in todo]
+        engine = load_engine(args)
+        prompts = [_prompt(engine.template, engine.tokenizer, item, args) for item in todo]
         progress = tqdm(total=len(todo), desc="Generating", unit="answer")
-        for batch in generate_batches(model, tokenizer, prompts, args.generating.to_generate_kwargs(),
-                                      args.eval.batch_size, template.stop_token_ids(tokenizer), args.eval.seed):
+        for batch in engine.generate(prompts):
             records = [{"id": todo[i].id, "category": todo[i].category, "question": todo[i].question,
                         "reference": todo[i].reference, "prediction": answer} for i, answer in batch]
             store.append(records)
@@ -137,31 +114,22 @@ def run_qa(args: EvalArguments) -> dict[str, Any]:
 
 def run_ppl(args: EvalArguments) -> dict[str, Any]:
     """exp(total NLL / total predicted tokens) over cutoff_len blocks of every text (+EOS), as PT eval does."""
-    import torch
-
-    from ..data.collator import SupervisedCollator
+    from .engine import load_engine
     from .items import load_texts
 
     texts = load_texts(args.data)
-    model, tokenizer, _ = load_for_eval(args)
+    engine = load_engine(args)
+    tokenizer = engine.tokenizer
     eos = tokenizer.eos_token or ""
     records = []
-    collate = SupervisedCollator(tokenizer.pad_token_id)
     for item in texts:
         ids = tokenizer(item.text + eos, add_special_tokens=False)["input_ids"]
         blocks = [ids[start : start + args.data.cutoff_len] for start in range(0, len(ids), args.data.cutoff_len)]
-        nll, tokens = 0.0, 0
-        for start in range(0, len(blocks), args.eval.batch_size):
-            batch = collate([{"input_ids": block} for block in blocks[start : start + args.eval.batch_size]])
-            with torch.no_grad():
-                logits = model(input_ids=batch["input_ids"].to(model.device),
-                               attention_mask=batch["attention_mask"].to(model.device)).logits.float()
-            labels = batch["labels"][:, 1:].to(logits.device)
-            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="sum")
-            nll += float(losses)
-            tokens += int((labels != -100).sum())
+        scored = engine.sequence_nll(blocks)
+        nll, tokens = sum(value for value, _ in scored), sum(count for _, count in scored)
         records.append({"id": item.id, "category": item.category, "nll": nll, "tokens": tokens,
                         "perplexity": math.exp(min(nll / max(tokens, 1), 50.0))})
+
     def perplexity(selected: list[dict[str, Any]]) -> float:
         nll, tokens = sum(r["nll"] for r in selected), sum(r["tokens"] for r in selected)
         return round(math.exp(min(nll / max(tokens, 1), 50.0)), 4)

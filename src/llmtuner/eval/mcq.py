@@ -153,31 +153,24 @@ def _top_letters(letters: Sequence[str], probs: Sequence[float], count: int) -> 
     return "".join(sorted(letters[index] for index in ranked[:count]))
 
 
-def score_by_likelihood(
-    model: Any, tokenizer: Any, template: Template | str, items: Sequence[McqItem], batch_size: int = 8, system: str | None = None
-) -> list[dict[str, Any]]:
-    """Per item {"id", "prediction", "probs": {letter: p}}: softmax over the item's option letters of the
-    next-token logits after the prompt. Multi-answer items predict the top len(answer) letters."""
+def next_token_logits(model: Any, prompts: Sequence[list[int]], token_ids: Sequence[int], batch_size: int, pad_token_id: int) -> list[list[float]]:
+    """Per prompt, the logits of `token_ids` as the token after it (one forward pass per batch)."""
     import torch
 
     from ..data.collator import GenerationCollator
 
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
-    template = get_template(template) if isinstance(template, str) else template
-    letter_ids = option_token_ids(tokenizer, sorted({letter for item in items for letter in item.options}))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collator = GenerationCollator(pad_token_id=pad_id if pad_id is not None else 0)  # padding is masked anyway
+    collator = GenerationCollator(pad_token_id=pad_token_id)  # padding is masked anyway
     device = next(model.parameters()).device
     extra = {"logits_to_keep": 1} if _keeps_last_logits_only(model) else {}
     was_training = model.training
     model.eval()
-    results: list[dict[str, Any]] = []
+    scores: list[list[float]] = []
     try:
         with torch.no_grad():
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
-                batch = collator([{"input_ids": encode_mcq_prompt(tokenizer, template, item, system)} for item in chunk])
+            for start in range(0, len(prompts), batch_size):
+                batch = collator([{"input_ids": ids} for ids in prompts[start : start + batch_size]])
                 attention = batch["attention_mask"].to(device)
                 # Positions count real tokens only, as generate() sets them: a left-padded row sees the
                 # positions it has alone (with RoPE the shift would only cost rounding; with learned
@@ -185,14 +178,48 @@ def score_by_likelihood(
                 positions = (attention.cumsum(-1) - 1).clamp(min=0)
                 output = model(input_ids=batch["input_ids"].to(device), attention_mask=attention, position_ids=positions, **extra)
                 last = output.logits[:, -1, :].float()  # left padding: the last column is every row's next token
-                for row, item in enumerate(chunk):
-                    letters = list(item.options)
-                    probs = torch.softmax(last[row, [letter_ids[letter] for letter in letters]], dim=-1).tolist()
-                    prediction = _top_letters(letters, probs, len(item.answer))
-                    results.append({"id": item.id, "prediction": prediction, "probs": dict(zip(letters, probs))})
+                scores += last[:, list(token_ids)].tolist()
     finally:
         model.train(was_training)
+    return scores
+
+
+def likelihood_results(items: Sequence[McqItem], letter_ids: Mapping[str, int], token_ids: Sequence[int],
+                       scores: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
+    """Per item {"id", "prediction", "probs"} from next-token scores (logits or log-probs of `token_ids`):
+    softmax over the item's own letters; multi-answer items predict the top len(answer) letters."""
+    import math
+
+    column = {token: index for index, token in enumerate(token_ids)}
+    results = []
+    for item, row in zip(items, scores):
+        letters = list(item.options)
+        values = [row[column[letter_ids[letter]]] for letter in letters]
+        top = max(values)
+        weights = [math.exp(value - top) for value in values]
+        probs = [weight / sum(weights) for weight in weights]
+        results.append({"id": item.id, "prediction": _top_letters(letters, probs, len(item.answer)),
+                        "probs": dict(zip(letters, probs))})
     return results
+
+
+def mcq_letter_ids(tokenizer: Any, items: Sequence[McqItem]) -> tuple[dict[str, int], list[int]]:
+    """(letter -> token id, the ids to score) for every letter the items use."""
+    letter_ids = option_token_ids(tokenizer, sorted({letter for item in items for letter in item.options}))
+    return letter_ids, sorted(set(letter_ids.values()))
+
+
+def score_by_likelihood(
+    model: Any, tokenizer: Any, template: Template | str, items: Sequence[McqItem], batch_size: int = 8, system: str | None = None
+) -> list[dict[str, Any]]:
+    """Per item {"id", "prediction", "probs": {letter: p}}: softmax over the item's option letters of the
+    next-token logits after the prompt. Multi-answer items predict the top len(answer) letters."""
+    template = get_template(template) if isinstance(template, str) else template
+    letter_ids, token_ids = mcq_letter_ids(tokenizer, items)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prompts = [encode_mcq_prompt(tokenizer, template, item, system) for item in items]
+    scores = next_token_logits(model, prompts, token_ids, batch_size, pad_id if pad_id is not None else 0)
+    return likelihood_results(items, letter_ids, token_ids, scores)
 
 
 # ---- parsing generated answers ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ from typing import Any
 
 from ..hparams import EvalArguments
 from .items import load_mcq_rows
-from .mcq import McqItem, encode_mcq_prompt, load_mcq_items, parse_answer, score_by_likelihood, score_items
+from .mcq import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
 from .store import PredictionStore
 
 
@@ -20,7 +20,8 @@ def _items(args: EvalArguments) -> list[McqItem]:
 
 
 def run_mcq(args: EvalArguments) -> dict[str, Any]:
-    from .evaluator import generation_settings, load_for_eval
+    from .engine import load_engine
+    from .evaluator import generation_settings
 
     items = _items(args)
     store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
@@ -28,19 +29,18 @@ def run_mcq(args: EvalArguments) -> dict[str, Any]:
     done = store.load()
     todo = [item for item in items if item.id not in done]
     if todo:
-        model, tokenizer, template = load_for_eval(args)
-        system = args.data.default_system
+        engine = load_engine(args)
+        tokenizer, template, system = engine.tokenizer, engine.template, args.data.default_system
         if args.eval.mcq_method == "likelihood":
+            letter_ids, token_ids = mcq_letter_ids(tokenizer, todo)
             for start in range(0, len(todo), args.eval.batch_size * 8):  # stored in slices: a stop loses little
                 chunk = todo[start : start + args.eval.batch_size * 8]
-                results = score_by_likelihood(model, tokenizer, template, chunk, args.eval.batch_size, system)
+                prompts = [encode_mcq_prompt(tokenizer, template, item, system) for item in chunk]
+                results = likelihood_results(chunk, letter_ids, token_ids, engine.next_token_scores(prompts, token_ids))
                 store.append([_record(item, result["prediction"], probs=result["probs"]) for item, result in zip(chunk, results)])
         else:
-            from .generate import generate_batches
-
             prompts = [encode_mcq_prompt(tokenizer, template, item, system, args.data.enable_thinking) for item in todo]
-            for batch in generate_batches(model, tokenizer, prompts, args.generating.to_generate_kwargs(),
-                                          args.eval.batch_size, template.stop_token_ids(tokenizer), args.eval.seed):
+            for batch in engine.generate(prompts):
                 store.append([_record(todo[i], parse_answer(text, todo[i].options), generation=text) for i, text in batch])
         done = store.load()
     records = [done[item.id] for item in items]

@@ -36,5 +36,19 @@ class EvaluationArguments:
     overwrite_predictions: bool = field(
         default=False, metadata={"help": "Start predictions.jsonl afresh instead of skipping ids it already holds."}
     )
+    infer_backend: Literal["hf", "vllm"] = field(
+        default="hf",
+        metadata={"help": "hf: transformers, any machine; vllm: vLLM on GPU servers (pip install vllm), several times "
+                          "faster generation, same predictions.jsonl and report."},
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "vllm: share of GPU memory vLLM may take for weights and KV cache (0-1]."}
+    )
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata={"help": "vllm: GPUs the model is split across (tensor parallelism)."}
+    )
+    vllm_enforce_eager: bool = field(
+        default=False, metadata={"help": "vllm: skip CUDA graph capture (faster start, less memory, slower decoding)."}
+    )
     seed: int = field(default=42, metadata={"help": "Random seed (sampling is deterministic given the seed)."})
     worst_samples: int = field(default=10, metadata={"help": "How many lowest-scoring samples report.md lists."})

@@ -197,11 +197,58 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
             problems.append("eval_dataset is missing: dataset names from dataset_info.json or file paths, comma-separated.")
         if ev.task in ("qa", "mcq") and not data.template:
             problems.append(f"task qa/mcq renders prompts with the model's chat template: set `template` ({_templates()}).")
+        if ev.infer_backend == "vllm":
+            _check_vllm(args, problems)
     if ev.batch_size <= 0:
         problems.append(f"batch_size must be positive, got {ev.batch_size}.")
     if args.generating.max_new_tokens <= 0:
         problems.append(f"max_new_tokens must be positive, got {args.generating.max_new_tokens}.")
     _fail(problems)
+
+
+def _check_vllm(args: "EvalArguments", problems: list[str]) -> None:
+    """What vLLM cannot serve, refused before it starts (starting vLLM on a 7B model takes minutes)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    model, ev, use_hf = args.model, args.eval, "or use infer_backend: hf"
+    if importlib.util.find_spec("vllm") is None:
+        problems.append("infer_backend vllm needs vLLM, which is not installed: `pip install vllm` on a GPU server "
+                        f"(see README, 评测), {use_hf}.")
+    if model.gguf_file:
+        problems.append(f"infer_backend vllm does not load GGUF bases here: export the model to safetensors, {use_hf}.")
+    if model.quantization_bit is not None:
+        problems.append(f"quantization_bit with infer_backend vllm: vLLM does not quantise with bitsandbytes on load. "
+                        f"Remove quantization_bit (an adapter trained with QLoRA runs on the 16-bit base), {use_hf}.")
+    if model.rope_scaling is not None:
+        problems.append(f"rope_scaling with infer_backend vllm: set it in the model's config.json instead, {use_hf}.")
+    if args.generating.num_beams > 1:
+        problems.append(f"num_beams {args.generating.num_beams} with infer_backend vllm: vLLM generate() has no beam search; "
+                        f"use num_beams: 1, {use_hf}.")
+    if not 0 < ev.vllm_gpu_memory_utilization <= 1:
+        problems.append(f"vllm_gpu_memory_utilization is a share of GPU memory in (0, 1], got {ev.vllm_gpu_memory_utilization}.")
+    if ev.vllm_tensor_parallel_size < 1:
+        problems.append(f"vllm_tensor_parallel_size must be at least 1, got {ev.vllm_tensor_parallel_size}.")
+    adapters = _split(model.adapter_name_or_path)
+    merge = "merge it first with `python src/export_model.py` and evaluate the export"
+    if len(adapters) > 1:
+        problems.append(f"infer_backend vllm serves one LoRA adapter, got {len(adapters)} ({model.adapter_name_or_path}): "
+                        f"{merge}, {use_hf}.")
+    for adapter in adapters[:1]:
+        config_file = Path(adapter) / "adapter_config.json"
+        if not config_file.is_file():
+            problems.append(f"adapter_name_or_path {adapter}: no adapter_config.json there. Give the folder a training run saved.")
+            continue
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        ranks = [int(config.get("r", 8)), *map(int, (config.get("rank_pattern") or {}).values())]
+        if config.get("use_dora"):
+            problems.append(f"adapter {adapter} is a DoRA adapter, which vLLM cannot serve: {merge}, {use_hf}.")
+        if config.get("modules_to_save") or config.get("trainable_token_indices"):
+            problems.append(f"adapter {adapter} also trains whole modules ({config.get('modules_to_save')}; e.g. resized "
+                            f"embeddings of an expanded vocabulary), which vLLM's LoRA cannot load: {merge}, {use_hf}.")
+        if max(ranks) > 512:
+            problems.append(f"adapter {adapter} has LoRA rank {max(ranks)}; vLLM serves ranks up to 512: {merge}, {use_hf}.")
 
 
 if TYPE_CHECKING:

@@ -7,18 +7,17 @@ from ..common import build_model, data_seed, main_process_first, make_optimizer,
 
 
 def run_pt(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[str, float]:
-    from transformers import Trainer
-
     from ...data.collator import SupervisedCollator
     from ...data.pipeline import prepare_datasets
     from ...model.loader import load_tokenizer
+    from .trainer import PTTrainer
 
     resume = resolve_resume(training_args, args.finetuning.overwrite_output_dir)
     tokenizer = load_tokenizer(args.model)
     with main_process_first(training_args, "preprocessing"):
         data = prepare_datasets(tokenizer, args.data, "pt", seed=data_seed(training_args))
     model = build_model(args, tokenizer, training_args)
-    trainer = Trainer(
+    trainer = PTTrainer(
         model=model, args=training_args, train_dataset=data.train, eval_dataset=data.eval, processing_class=tokenizer,
         data_collator=SupervisedCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
                                          pad_multiple()),

@@ -12,12 +12,13 @@ from typing import Any
 from transformers import Seq2SeqTrainer
 
 from ...extras.constants import IGNORE_INDEX
+from ..adapter_saving import CompactAdapterSaving
 from .supervised_head import SupervisedHead
 
 PREDICTIONS_NAME = "generated_predictions.jsonl"
 
 
-class SFTTrainer(Seq2SeqTrainer):
+class SFTTrainer(CompactAdapterSaving, Seq2SeqTrainer):
     def __init__(self, *args: Any, supervised_head: SupervisedHead | None = None, **kwargs: Any) -> None:
         if supervised_head is not None:
             kwargs["compute_loss_func"] = supervised_head.loss

@@ -1,0 +1,105 @@
+"""The vLLM engine (`infer_backend: vllm`): evaluation on GPU servers.
+
+Prompts go in as token ids rendered by our template and answers are decoded by our tokenizer, exactly as
+the hf engine does, so both write the same records; greedy answers agree up to kernel numerics. A LoRA
+adapter is served by vLLM's LoRA support without merging. Combinations vLLM cannot serve (GGUF bases,
+bitsandbytes quantisation, DoRA, adapters that train the embeddings, several stacked adapters, beam search)
+are refused in `hparams/validate.py` before anything loads. Written against vLLM 0.33.
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..extras.errors import ConfigError
+from ..hparams import EvalArguments, GeneratingArguments
+from ..model.loader import resolve_model_path
+from .engine import load_tokenizer_and_template
+
+# Prompts per vLLM call. vLLM schedules the requests of one call together, so calls should be large; between
+# calls the answers are stored, so a stopped evaluation loses at most one slice.
+PROMPTS_PER_CALL = 256
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
+
+
+def sampling_kwargs(generating: GeneratingArguments, stop_token_ids: list[int], seed: int) -> dict[str, Any]:
+    """SamplingParams for our decoding arguments; greedy is temperature 0 in vLLM."""
+    kwargs: dict[str, Any] = {"max_tokens": generating.max_new_tokens, "repetition_penalty": generating.repetition_penalty,
+                              "stop_token_ids": stop_token_ids, "seed": seed, "skip_special_tokens": True}
+    if generating.do_sample:
+        kwargs.update(temperature=generating.temperature, top_p=generating.top_p, top_k=generating.top_k)
+    else:
+        kwargs["temperature"] = 0.0
+    return kwargs
+
+
+def adapter_rank(adapter_dir: str) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds the adapter's rank."""
+    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
+    ranks = [int(config.get("r", 8)), *map(int, (config.get("rank_pattern") or {}).values())]
+    return next(rank for rank in LORA_RANKS if rank >= max(ranks))  # validation refused ranks above 512
+
+
+def engine_kwargs(args: EvalArguments) -> dict[str, Any]:
+    """LLM(...) arguments: the model folder, precision, context length, LoRA and GPU settings."""
+    path = resolve_model_path(args.model.model_name_or_path or "")
+    kwargs: dict[str, Any] = {
+        "model": path, "tokenizer": path, "dtype": args.model.dtype, "seed": args.eval.seed,
+        "trust_remote_code": args.model.trust_remote_code,
+        "max_model_len": args.data.cutoff_len + args.generating.max_new_tokens,
+        "gpu_memory_utilization": args.eval.vllm_gpu_memory_utilization,
+        "tensor_parallel_size": args.eval.vllm_tensor_parallel_size, "enforce_eager": args.eval.vllm_enforce_eager,
+    }
+    if args.model.adapter_name_or_path:
+        kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=adapter_rank(args.model.adapter_name_or_path))
+    return kwargs
+
+
+class VllmEngine:
+    def __init__(self, args: EvalArguments) -> None:
+        from vllm import LLM
+        from vllm.lora.request import LoRARequest
+
+        self.args = args
+        self.tokenizer, self.template = load_tokenizer_and_template(args)
+        adapter = args.model.adapter_name_or_path
+        self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve())) if adapter else None
+        settings = engine_kwargs(args)
+        self.llm_max_len = settings["max_model_len"]
+        self.llm = LLM(**settings)
+
+    def _run(self, prompts: list[list[int]], **params: Any) -> list[Any]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        limit = self.llm_max_len
+        longest = max((len(ids) for ids in prompts), default=0)
+        if longest + params.get("max_tokens", 1) > limit:
+            raise ConfigError(f"A prompt of {longest} tokens plus max_new_tokens exceeds vLLM's max_model_len {limit} "
+                              "(cutoff_len + max_new_tokens). Raise cutoff_len.")
+        requests = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts]
+        return self.llm.generate(requests, SamplingParams(**params), use_tqdm=False, lora_request=self.lora_request)
+
+    def generate(self, prompts: list[list[int]]) -> Iterator[list[tuple[int, str]]]:
+        stops = self.template.stop_token_ids(self.tokenizer) if self.template else [self.tokenizer.eos_token_id]
+        params = sampling_kwargs(self.args.generating, stops, self.args.eval.seed)
+        for start in range(0, len(prompts), PROMPTS_PER_CALL):
+            outputs = self._run(prompts[start : start + PROMPTS_PER_CALL], **params)
+            # decoded by our tokenizer, as the hf engine does, so the text is the same for the same tokens
+            yield [(start + row, self.tokenizer.decode(list(output.outputs[0].token_ids), skip_special_tokens=True).strip())
+                   for row, output in enumerate(outputs)]
+
+    def next_token_scores(self, prompts: list[list[int]], token_ids: list[int]) -> list[list[float]]:
+        # logprob_token_ids returns exactly these ids' log-probabilities at the first generated position
+        outputs = self._run(prompts, max_tokens=1, temperature=0.0, logprob_token_ids=list(token_ids))
+        return [[output.outputs[0].logprobs[0][token].logprob for token in token_ids] for output in outputs]
+
+    def sequence_nll(self, blocks: list[list[int]]) -> list[tuple[float, int]]:
+        # prompt_logprobs=0 returns the log-probability of each prompt token itself (none for the first)
+        outputs = self._run(blocks, max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        results = []
+        for block, output in zip(blocks, outputs):
+            steps = output.prompt_logprobs[1:]
+            results.append((-sum(step[token].logprob for step, token in zip(steps, block[1:])), len(block) - 1))
+        return results

@@ -1,0 +1,170 @@
+"""Inference engines of the evaluator: the vllm engine gives the hf engine's records, and what vLLM cannot
+serve is refused before anything loads.
+
+vLLM needs a GPU, so these tests put a test double of vLLM 0.33's offline API on the path
+(tests/doubles/vllm: same argument names, answers computed with transformers). They check our side:
+prompts as token ids, SamplingParams and LLM settings, LoRA requests, reading logprobs back.
+"""
+
+import json
+import math
+import sys
+
+import pytest
+from conftest import ROOT
+
+from llmtuner.extras.errors import ConfigError
+from llmtuner.hparams import parse_eval_args
+
+DATA = str(ROOT / "data")
+DOUBLES = ROOT / "tests" / "doubles"
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    monkeypatch.syspath_prepend(str(DOUBLES))
+    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import vllm
+
+    vllm.CREATED.clear()
+    yield vllm
+    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def lora_adapter(tmp_path_factory, tiny_model_dir):
+    """A rank-12 LoRA adapter with non-zero weights, so it changes the answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=12, lora_alpha=24, target_modules=["q_proj", "v_proj", "down_proj"],
+                                             init_lora_weights=False))
+    folder = tmp_path_factory.mktemp("adapter") / "lora"
+    model.save_pretrained(folder)
+    return folder
+
+
+def evaluate(**settings):
+    from llmtuner.eval.evaluator import run_evaluation
+
+    argv = [token for key, value in settings.items() for token in (f"--{key}", str(value))]
+    return run_evaluation(parse_eval_args(argv))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def both_backends(tmp_path, **settings):
+    """Run the same evaluation on each engine; returns {backend: (metrics, records)}."""
+    results = {}
+    for backend in ("hf", "vllm"):
+        out = tmp_path / backend
+        metrics = evaluate(**settings, output_dir=out, infer_backend=backend)
+        results[backend] = (metrics, read_jsonl(out / "predictions.jsonl"))
+    return results
+
+
+def test_qa_on_vllm_writes_the_hf_records(tmp_path, tiny_model_dir, fake_vllm, lora_adapter):
+    results = both_backends(tmp_path, model_name_or_path="embedded", adapter_name_or_path=lora_adapter,
+                            template="shuzhiqihuang", eval_dataset="clinical_qa_sample", dataset_dir=DATA, task="qa",
+                            max_samples=5, max_new_tokens=12, batch_size=4, cutoff_len=256)
+    (hf_metrics, hf_records), (vllm_metrics, vllm_records) = results["hf"], results["vllm"]
+    assert [r["prediction"] for r in vllm_records] == [r["prediction"] for r in hf_records]
+    assert any(r["prediction"] for r in hf_records)
+    assert [r.keys() for r in vllm_records] == [r.keys() for r in hf_records]
+    assert vllm_metrics["overall"] == hf_metrics["overall"]
+    [llm] = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "LLM"]
+    assert llm["enable_lora"] and llm["max_loras"] == 1 and llm["max_lora_rank"] == 16  # rank 12 -> next vLLM size
+    assert llm["max_model_len"] == 256 + 12 and llm["trust_remote_code"] is False
+    [params] = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "SamplingParams"]
+    assert params["temperature"] == 0.0 and params["max_tokens"] == 12 and "top_p" not in params
+    from llmtuner.data.template import get_template
+    from llmtuner.eval.engine import load_tokenizer_and_template
+
+    tokenizer, _ = load_tokenizer_and_template(parse_eval_args(["--model_name_or_path", "embedded", "--template",
+                                                                "shuzhiqihuang", "--eval_dataset", "x", "--output_dir", "o"]))
+    assert params["stop_token_ids"] == get_template("shuzhiqihuang").stop_token_ids(tokenizer)
+
+
+def test_mcq_likelihood_and_ppl_on_vllm_match_hf(tmp_path, tiny_model_dir, fake_vllm):
+    common = {"model_name_or_path": "embedded", "dataset_dir": DATA, "max_samples": 10, "batch_size": 4}
+    mcq = both_backends(tmp_path / "mcq", **common, template="shuzhiqihuang", eval_dataset="medical_mcq_sample", task="mcq")
+    for hf_record, vllm_record in zip(mcq["hf"][1], mcq["vllm"][1]):
+        assert vllm_record["prediction"] == hf_record["prediction"]
+        for letter, probability in hf_record["probs"].items():
+            assert vllm_record["probs"][letter] == pytest.approx(probability, abs=1e-5)
+    assert mcq["vllm"][0]["overall"] == mcq["hf"][0]["overall"]
+    ppl = both_backends(tmp_path / "ppl", **common, eval_dataset="medical_pt_sample", task="ppl", cutoff_len=64)
+    assert ppl["vllm"][0]["overall"]["perplexity"] == pytest.approx(ppl["hf"][0]["overall"]["perplexity"], rel=1e-4)
+    assert [r["tokens"] for r in ppl["vllm"][1]] == [r["tokens"] for r in ppl["hf"][1]]
+    assert math.isfinite(ppl["vllm"][0]["overall"]["perplexity"])
+
+
+def test_sampling_settings_reach_vllm():
+    from llmtuner.eval.vllm_engine import sampling_kwargs
+    from llmtuner.hparams import GeneratingArguments
+
+    sampled = sampling_kwargs(GeneratingArguments(do_sample=True, temperature=0.5, top_p=0.9, top_k=20, max_new_tokens=64,
+                                                  repetition_penalty=1.1), [7, 9], seed=3)
+    assert sampled == {"max_tokens": 64, "repetition_penalty": 1.1, "stop_token_ids": [7, 9], "seed": 3,
+                       "skip_special_tokens": True, "temperature": 0.5, "top_p": 0.9, "top_k": 20}
+    assert sampling_kwargs(GeneratingArguments(), [2], seed=1)["temperature"] == 0.0
+
+
+def test_switching_backend_does_not_mix_answers(tmp_path, tiny_model_dir, fake_vllm):
+    settings = {"model_name_or_path": "embedded", "template": "shuzhiqihuang", "eval_dataset": "clinical_qa_sample",
+                "dataset_dir": DATA, "task": "qa", "output_dir": tmp_path, "max_samples": 2, "max_new_tokens": 4}
+    evaluate(**settings)
+    with pytest.raises(ConfigError, match="infer_backend: 'hf' -> 'vllm'"):
+        evaluate(**settings, infer_backend="vllm")
+
+
+def _eval_argv(*extra):
+    return ["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--eval_dataset", "clinical_qa_sample",
+            "--dataset_dir", DATA, "--output_dir", "out", "--infer_backend", "vllm", *extra]
+
+
+def test_vllm_missing_is_an_error_before_loading(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a))
+    with pytest.raises(ConfigError, match="needs vLLM, which is not installed: `pip install vllm`"):
+        parse_eval_args(_eval_argv())
+
+
+def _adapter(folder, **config):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 8, **config}))
+    return str(folder)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--num_beams", "4"], "no beam search"),
+    (["--quantization_bit", "4"], "does not quantise with bitsandbytes"),
+    (["--rope_scaling", "linear", "--rope_scaling_factor", "2"], "rope_scaling with infer_backend vllm"),
+    (["--vllm_gpu_memory_utilization", "1.5"], r"share of GPU memory in \(0, 1\]"),
+])
+def test_what_vllm_cannot_serve_is_refused(fake_vllm, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_eval_args(_eval_argv(*extra))
+
+
+def test_adapters_vllm_cannot_serve_are_refused(tmp_path, fake_vllm):
+    dora = _adapter(tmp_path / "dora", use_dora=True)
+    vocab = _adapter(tmp_path / "vocab", modules_to_save=["embed_tokens", "lm_head"])
+    wide = _adapter(tmp_path / "wide", r=1024)
+    plain = _adapter(tmp_path / "plain")
+    cases = {dora: "DoRA adapter", vocab: "trains whole modules", wide: "rank 1024", f"{plain},{plain}": "serves one LoRA adapter",
+             str(tmp_path / "none"): "no adapter_config.json"}
+    for adapter, message in cases.items():
+        with pytest.raises(ConfigError, match=message) as error:
+            parse_eval_args(_eval_argv("--adapter_name_or_path", adapter))
+        assert "infer_backend: hf" in str(error.value) or "no adapter_config.json" in message
+    parse_eval_args(_eval_argv("--adapter_name_or_path", plain))  # a plain LoRA adapter is served
