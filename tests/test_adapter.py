@@ -75,6 +75,20 @@ def test_linear_names_exclude_the_head(tiny_model_dir):
     assert "lm_head" not in linear_module_names(load(tiny_model_dir))
 
 
+def test_trainable_parameters_upcast_to_fp32_except_under_zero3(tiny_model_dir):
+    """Half-precision trainable weights train in fp32; under ZeRO-3 DeepSpeed owns the shards and the dtype."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    for zero3, expected in ((False, torch.float32), (True, torch.bfloat16)):
+        model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
+        model = init_adapter(model, ModelArguments(), FinetuningArguments(finetuning_type="freeze", freeze_trainable_layers=1),
+                             True, zero3=zero3)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        assert trainable and {p.dtype for p in trainable} == {expected}
+        assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
+
+
 # --- vocabulary expansion: resized embeddings train, and the saved adapter reproduces the model ---------------
 
 NEW_TOKENS = ["补中益气汤加减", "龟鹿二仙胶", "桑螵蛸散", "金锁固精丸"]
@@ -203,3 +217,114 @@ def test_explicit_additional_target_wins_and_untied_heads_are_both_saved(tiny_mo
     assert set(model.peft_config["default"].modules_to_save) == {"model.embed_tokens", "lm_head"}
     assert {n.split(".modules_to_save")[0].split(".")[-1] for n, p in model.named_parameters()
             if p.requires_grad and "modules_to_save" in n} == {"embed_tokens", "lm_head"}
+
+
+def test_module_names_are_checked_from_the_config_alone(tiny_model_dir, tmp_path):
+    """Wrong names fail before any data is tokenised or weights load: the folder here has no weights at all."""
+    import shutil
+
+    from llmtuner.model.adapter import check_module_names_early
+
+    shutil.copy(tiny_model_dir / "config.json", tmp_path / "config.json")
+    model_args = ModelArguments(model_name_or_path=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"lora_target: qkv_proj not found in this model\. Valid names: .*q_proj"):
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target="q_proj,qkv_proj"))
+    with pytest.raises(ConfigError, match="additional_target: embeddings not found"):
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", additional_target="embeddings"))
+    with pytest.raises(ConfigError, match="freeze_trainable_layers=99"):
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_layers=99))
+    with pytest.raises(ConfigError, match="freeze_trainable_modules: attention not found"):
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules="attention"))
+    check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target="q_proj,v_proj"))
+    check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules="mlp"))
+
+
+# --- LoRA variants and adapter resumption --------------------------------------------------------------
+
+
+def lora_layer(model):
+    return next(module for name, module in model.named_modules() if name.endswith("q_proj") and hasattr(module, "scaling"))
+
+
+def test_rslora_scales_by_the_square_root_of_the_rank(tiny_model_dir):
+    for rslora, expected in ((False, 16 / 4), (True, 16 / 2)):
+        model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
+            finetuning_type="lora", lora_rank=4, lora_alpha=16, lora_target="q_proj", use_rslora=rslora), True)
+        assert lora_layer(model).scaling["default"] == expected
+
+
+def test_loraplus_gives_b_matrices_a_larger_learning_rate(tiny_model_dir):
+    from types import SimpleNamespace
+
+    from llmtuner.train.common import make_optimizer
+
+    model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
+        finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj"), True)
+    args = SimpleNamespace(finetuning=FinetuningArguments(finetuning_type="lora", loraplus_lr_ratio=16.0))
+    optimizer = make_optimizer(model, args, SimpleNamespace(learning_rate=1e-4, weight_decay=0.0))
+    names = {id(p): n for n, p in model.named_parameters()}
+    rates = {"lora_A" if "lora_A" in names[id(p)] else "lora_B": group["lr"] for group in optimizer.param_groups
+             for p in group["params"]}
+    assert rates == {"lora_A": pytest.approx(1e-4), "lora_B": pytest.approx(1.6e-3)}
+    args.finetuning.loraplus_lr_ratio = None
+    assert make_optimizer(model, args, SimpleNamespace(learning_rate=1e-4, weight_decay=0.0)) is None  # trainer default
+
+
+def _trained_adapter(tiny_model_dir, folder):
+    import torch
+
+    torch.manual_seed(0)
+    model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
+        finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj"), True)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05)  # as if trained: B is zero at initialisation
+    model.save_pretrained(str(folder))
+    return model
+
+
+def test_resume_an_adapter_or_stack_a_new_one_on_it(tiny_model_dir, tmp_path):
+    import torch
+
+    trained = _trained_adapter(tiny_model_dir, tmp_path / "first").eval()
+    ids = torch.tensor([[5, 17, 99, 300, 41]])
+    with torch.no_grad():
+        expected = trained(input_ids=ids).logits
+    finetuning = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj")
+    resumed = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=str(tmp_path / "first")), finetuning, True)
+    trainable = {n for n, p in resumed.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)  # the saved adapter trains on
+    with torch.no_grad():
+        assert torch.allclose(resumed.eval()(input_ids=ids).logits, expected, atol=1e-5)
+
+    finetuning.create_new_adapter = True
+    stacked = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=str(tmp_path / "first")), finetuning, True)
+    new_b = [p for n, p in stacked.named_parameters() if "lora_B" in n]
+    assert new_b and all(not p.any() for p in new_b)  # a fresh adapter on top of the merged one
+    with torch.no_grad():
+        assert torch.allclose(stacked.eval()(input_ids=ids).logits, expected, atol=1e-5)
+
+
+def test_new_special_tokens_are_single_tokens_with_trainable_embeddings(tiny_model_dir):
+    from llmtuner.model.loader import load_model, load_tokenizer
+
+    model_args = ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32", new_special_tokens="<诊断>,<处方>")
+    tokenizer = load_tokenizer(model_args)
+    assert model_args.resize_vocab
+    ids = tokenizer.encode("<诊断>气虚<处方>", add_special_tokens=False)
+    assert ids[0] >= 8000 and ids[-1] >= 8000 and tokenizer.decode(ids[:1]) == "<诊断>"
+    model = load_model(model_args, tokenizer, is_trainable=True)
+    assert model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
+    model = init_adapter(model, model_args, FinetuningArguments(finetuning_type="lora", lora_alpha=16), True)
+    assert any("embed_tokens.modules_to_save" in n for n, p in model.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize(("kind", "factor"), [("linear", 2.0), ("dynamic", 3.0), ("yarn", 4.0)])
+def test_rope_scaling_reaches_the_model_config(tiny_model_dir, tiny_tokenizer, kind, factor):
+    from llmtuner.model.loader import load_model
+
+    model = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32", rope_scaling=kind,
+                                      rope_scaling_factor=factor), tiny_tokenizer, is_trainable=False)
+    rope = model.config.rope_parameters
+    assert rope["rope_type"] == kind and rope["factor"] == factor
+    assert (rope.get("original_max_position_embeddings") == 2048) == (kind == "yarn")

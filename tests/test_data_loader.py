@@ -46,6 +46,25 @@ def test_alpaca_history_and_system(tmp_path):
     assert row["_system"] == "你是医生"
 
 
+def test_alpaca_file_by_path_uses_its_history_and_system(tmp_path):
+    rows = [{"instruction": "再问", "input": "", "output": "再答", "system": "你是医生", "history": [["问", "答"]]}]
+    (tmp_path / "mine.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    row = load(tmp_path, dataset=str(tmp_path / "mine.json"))["train"][0]
+    assert [m["content"] for m in row["_messages"]] == ["问", "答", "再问", "再答"]
+    assert row["_system"] == "你是医生"
+
+
+def test_unmapped_history_and_system_columns_are_reported(tmp_path, caplog):
+    rows = [{"instruction": "再问", "input": "", "output": "再答", "system": "你是医生", "history": [["问", "答"]]}]
+    (tmp_path / "h.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    write_registry(tmp_path, {"h": {"file_name": "h.json"}})  # LLaMA-Factory semantics: unmapped, so unused
+    with caplog.at_level("WARNING"):
+        row = load(tmp_path, dataset="h")["train"][0]
+    assert [m["content"] for m in row["_messages"]] == ["再问", "再答"]
+    assert 'has system and history column(s)' in caplog.text and '"system": "system", "history": "history"' in caplog.text
+    assert "你是医生" not in caplog.text  # names the columns, never the contents
+
+
 def test_sharegpt_with_system_and_custom_tags(tmp_path):
     rows = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}]
     (tmp_path / "s.json").write_text(json.dumps(rows))

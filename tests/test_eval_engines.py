@@ -82,6 +82,7 @@ def test_qa_on_vllm_writes_the_hf_records(tmp_path, tiny_model_dir, fake_vllm, l
     [llm] = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "LLM"]
     assert llm["enable_lora"] and llm["max_loras"] == 1 and llm["max_lora_rank"] == 16  # rank 12 -> next vLLM size
     assert llm["max_model_len"] == 256 + 12 and llm["trust_remote_code"] is False
+    assert llm["generation_config"] == "vllm"  # stop and sampling settings are ours, not the model folder's
     [params] = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "SamplingParams"]
     assert params["temperature"] == 0.0 and params["max_tokens"] == 12 and "top_p" not in params
     from llmtuner.data.template import get_template
@@ -104,6 +105,21 @@ def test_mcq_likelihood_and_ppl_on_vllm_match_hf(tmp_path, tiny_model_dir, fake_
     assert ppl["vllm"][0]["overall"]["perplexity"] == pytest.approx(ppl["hf"][0]["overall"]["perplexity"], rel=1e-4)
     assert [r["tokens"] for r in ppl["vllm"][1]] == [r["tokens"] for r in ppl["hf"][1]]
     assert math.isfinite(ppl["vllm"][0]["overall"]["perplexity"])
+
+
+def test_context_is_capped_at_the_model_limit_and_long_prompts_keep_their_end(tiny_model_dir, fake_vllm):
+    from llmtuner.eval.vllm_engine import VllmEngine, engine_kwargs
+
+    args = parse_eval_args(["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--eval_dataset", "x",
+                            "--output_dir", "o", "--infer_backend", "vllm", "--max_new_tokens", "8"])
+    assert engine_kwargs(args, 2048)["max_model_len"] == 2048  # cutoff_len 2048 + 8 would exceed the model's 2048
+    assert engine_kwargs(args, None)["max_model_len"] == 2048 + 8
+    engine = VllmEngine(args)
+    long_prompt = list(range(10, 3010))
+    [[(index, _)]] = list(engine.generate([long_prompt]))
+    sent = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "SamplingParams"]
+    assert index == 0 and sent[-1]["max_tokens"] == 8
+    assert engine._fit([long_prompt], 8)[0] == long_prompt[-(2048 - 8):]
 
 
 def test_sampling_settings_reach_vllm():
@@ -149,6 +165,7 @@ def _adapter(folder, **config):
     (["--num_beams", "4"], "no beam search"),
     (["--quantization_bit", "4"], "does not quantise with bitsandbytes"),
     (["--rope_scaling", "linear", "--rope_scaling_factor", "2"], "rope_scaling with infer_backend vllm"),
+    (["--new_special_tokens", "<诊断>"], "new_special_tokens / resize_vocab with infer_backend vllm"),
     (["--vllm_gpu_memory_utilization", "1.5"], r"share of GPU memory in \(0, 1\]"),
 ])
 def test_what_vllm_cannot_serve_is_refused(fake_vllm, extra, message):

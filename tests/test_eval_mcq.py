@@ -233,6 +233,8 @@ PHRASINGS = [
     ("以上都不对", None), ("", None), ("   ", None), ("Because a patient has fever, ...", None),
     ("The answer is a combination of factors", None), ("A patient with fever", None), ("A项错误", None),
     ("患者缺乏维生素C", None), ("选B12", None),
+    ("答案：**C**", "C"), ("**C**", "C"), ("Answer: **C**", "C"), ("这道题选 **C**", "C"), ("答：C", "C"),
+    ("答案为“C”", "C"), ("Correct option: C", "C"), ("最合适的是C", "C"), ("回答：A项错误，B项正确", "B"),
 ]
 
 

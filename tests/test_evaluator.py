@@ -151,3 +151,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path, tiny_model_dir):
         qa(tmp_path, max_samples=2, template="qwen")
     qa(tmp_path, max_samples=2, max_new_tokens=4, overwrite_predictions="true")  # starting over is allowed
     assert len(read_jsonl(tmp_path / "predictions.jsonl")) == 2
+
+
+def test_bad_or_missing_lexicon_fails_before_generation(tmp_path, tiny_model_dir):
+    with pytest.raises(ConfigError, match="term_lexicon .*missing.txt does not exist"):
+        qa(tmp_path / "a", term_lexicon=tmp_path / "missing.txt")
+    bad = tmp_path / "bad_terms.txt"
+    bad.write_text("黄芪\therb\n人参 herb\n", encoding="utf-8")  # a space where the TAB belongs
+    with pytest.raises(DataError, match="bad_terms.txt:2: no TAB"):
+        qa(tmp_path / "b", term_lexicon=bad, max_samples=2)
+    assert not (tmp_path / "b" / "predictions.jsonl").exists()  # nothing was generated first
+
+
+def test_an_empty_selection_is_an_error_not_a_score(tmp_path):
+    for task, dataset in (("mcq", "medical_mcq_sample"), ("ppl", "medical_pt_sample"), ("qa", "clinical_qa_sample")):
+        with pytest.raises(ConfigError, match="max_samples must be positive"):
+            evaluate(model_name_or_path="embedded", template="shuzhiqihuang", eval_dataset=dataset, dataset_dir=DATA,
+                     task=task, output_dir=tmp_path, max_samples=0)

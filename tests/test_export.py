@@ -170,6 +170,9 @@ def test_chat_template_round_trip(release):
     from llmtuner.export.chat_template import PROBE_CONVERSATIONS
 
     tokenizer = AutoTokenizer.from_pretrained(str(release))
+    config = json.loads((release / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["chat_template"] == tokenizer.chat_template  # also for readers of tokenizer_config.json only
+    assert tokenizer.padding_side == "left"  # a release generates
     template = get_template("shuzhiqihuang")
     for conversation in PROBE_CONVERSATIONS:
         for system in (None, "你是一名中医内科医生。"):

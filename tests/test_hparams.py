@@ -30,6 +30,19 @@ def test_yaml_file_then_flags_override(tmp_path):
     assert args.training["report_to"] == "none"  # nothing is sent anywhere unless asked
 
 
+def test_config_file_after_deepspeed_local_rank(tmp_path):
+    """`deepspeed src/train_bash.py CONFIG.yaml` runs `train_bash.py --local_rank=0 CONFIG.yaml`."""
+    config = tmp_path / "run.yaml"
+    config.write_text("model_name_or_path: m\ntemplate: qwen\ndataset: d\noutput_dir: o\nlora_rank: 16\n", encoding="utf-8")
+    args = parse_args(["--local_rank=1", str(config), "--lora_rank", "4"])
+    assert args.model.model_name_or_path == "m" and args.finetuning.lora_rank == 4
+    assert int(args.training["local_rank"]) == 1  # for TrainingArguments, as the launcher meant
+    with pytest.raises(ConfigError, match="Unexpected argument 'extra': give at most one config file"):
+        parse_args([str(config), "extra"])
+    with pytest.raises(ConfigError, match="Unexpected argument 'second.yaml'"):
+        parse_args([str(config), "second.yaml"])
+
+
 def test_json_config(tmp_path):
     config = tmp_path / "run.json"
     config.write_text('{"model_name_or_path": "m", "template": "qwen", "dataset": "d", "output_dir": "o", "cutoff_len": 512}')
@@ -161,3 +174,14 @@ def test_gguf_model_path_becomes_folder_and_file(tmp_path):
         parse_args([*BASE, "--model_name_or_path", str(tmp_path), "--gguf_file", "other.gguf"])
     with pytest.raises(ConfigError, match="quantization_bit with a GGUF base"):
         parse_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf"), "--finetuning_type", "qlora"])
+
+
+def test_packing_with_remote_model_code_is_refused(tmp_path):
+    """ChatGLM3 / Baichuan2 / InternLM2 run their own modelling code, which ignores packed position_ids."""
+    (tmp_path / "config.json").write_text('{"model_type": "chatglm", "auto_map": {"AutoModelForCausalLM": '
+                                          '"modeling_chatglm.ChatGLMForConditionalGeneration"}}')
+    argv = ["--model_name_or_path", str(tmp_path), "--template", "chatglm3", "--dataset", "d", "--output_dir", "o"]
+    with pytest.raises(ConfigError, match="packing with the model's own code"):
+        parse_args([*argv, "--trust_remote_code", "--packing"])
+    assert parse_args([*argv, "--trust_remote_code", "--packing", "false"]).data.packing is False
+    assert parse_args([*argv, "--packing"]).data.packing  # without remote code transformers' own class runs

@@ -241,3 +241,31 @@ def test_pt_runs_on_cpu(tmp_path, tiny_model_dir):
     (folder / "pt.jsonl").write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows), encoding="utf-8")
     (folder / "dataset_info.json").write_text(json.dumps({"pt": {"file_name": "pt.jsonl", "columns": {"prompt": "text"}}}))
     _real_run(PT, tmp_path, "pt", folder)
+
+
+COMPARED = {
+    "model": ("finetuning_type", "quantization_bit", "lora_rank", "lora_target"),
+    "data": ("template", "dataset", "cutoff_len", "packing", "val_size"),
+    "training": ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "num_train_epochs",
+                 "lr_scheduler_type", "warmup_steps", "bf16", "gradient_checkpointing", "eval_steps", "save_steps",
+                 "logging_steps"),
+}
+
+
+@pytest.mark.parametrize(("script", "config", "settings"), [
+    (SFT, "sft_lora.yaml", {}), (PT, "pt_lora.yaml", {}), (SFT, "sft_qlora.yaml", {"FINETUNING_TYPE": "qlora"}),
+], ids=["sft_lora", "pt_lora", "sft_qlora"])
+def test_configs_are_the_launchers_gpu_runs(tmp_path, monkeypatch, script, config, settings):
+    """configs/*.yaml are the runs the launchers make on one GPU, without the launcher."""
+    monkeypatch.chdir(ROOT)  # the configs name data/ and deepspeed_config.json relative to the repository
+    from_file = parse_args([str(ROOT / "configs" / config)])
+    command = dry_run(script, tmp_path, gpus=1, MODEL_NAME_OR_PATH=from_file.model.model_name_or_path,
+                      TEMPLATE=from_file.data.template or "", **settings)
+    launched = parse_args(training_flags(command))
+
+    def settings_of(args):
+        groups = {"model": {**vars(args.model), **vars(args.finetuning)}, "data": vars(args.data), "training": args.training}
+        return {key: str(groups[group].get(key)).lower() for group, keys in COMPARED.items() for key in keys}
+
+    assert settings_of(launched) == settings_of(from_file)
+    assert Path(launched.training["deepspeed"]).name == Path(from_file.training["deepspeed"]).name

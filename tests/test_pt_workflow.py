@@ -17,7 +17,7 @@ def test_pt_learns_and_reports_perplexity(tmp_path, tiny_model_dir):
         "model_name_or_path": "embedded", "stage": "pt", "finetuning_type": "full", "dataset": "corpus",
         "dataset_dir": str(data), "cutoff_len": 64, "output_dir": str(out), "do_train": "true", "do_eval": "true",
         "val_size": 8, "per_device_train_batch_size": 4, "max_steps": 12, "logging_steps": 1, "learning_rate": 2e-3,
-        "eval_strategy": "steps", "eval_steps": 6, "report_to": "none", "plot_loss": "true",
+        "eval_strategy": "steps", "eval_steps": 6, "report_to": "none", "plot_loss": "true", "save_steps": 6,
     }
     train([token for key, value in settings.items() for token in (f"--{key}", str(value))])
     losses = logged_losses(out)
@@ -30,3 +30,6 @@ def test_pt_learns_and_reports_perplexity(tmp_path, tiny_model_dir):
     assert all({"lr", "elapsed_s"} <= record.keys() for record in log if "loss" in record)
     assert (out / "training_loss.png").stat().st_size > 1000
     assert (out / "model.safetensors").exists()
+    for folder in (out, out / "checkpoint-6", out / "checkpoint-12"):  # an export of any of them knows the run
+        record = json.loads((folder / "llmtuner_args.json").read_text(encoding="utf-8"))
+        assert record["finetuning"]["stage"] == "pt" and record["data"]["dataset"] == "corpus"

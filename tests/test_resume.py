@@ -78,6 +78,21 @@ def test_resolve_resume_refuses_a_folder_with_files_but_no_checkpoint(tmp_path):
     assert resolve_resume(_Args(tmp_path, resume="elsewhere"), overwrite_output_dir=False) == "elsewhere"
 
 
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    from llmtuner.extras.errors import ConfigError
+
+    (tmp_path / "trainer_log.jsonl").write_text('{"step": 5, "loss": 3.2}\n')
+    (tmp_path / "runs").mkdir()
+    _checkpoint(tmp_path, 10, complete=False)  # killed while writing its first checkpoint
+    assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None
+    assert sorted(p.name.split(".")[0] for p in tmp_path.iterdir()) == ["checkpoint-10", "runs", "trainer_log"]
+    assert not (tmp_path / "checkpoint-10").exists()  # set aside, not deleted
+    assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None  # and again after that
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"a finished run's model")
+    with pytest.raises(ConfigError, match="holds no checkpoint"):
+        resolve_resume(_Args(tmp_path), overwrite_output_dir=False)
+
+
 def test_trainer_log_with_a_torn_last_line_is_truncated_not_fatal(tmp_path):
     from llmtuner.train.callbacks import _truncate_after
 

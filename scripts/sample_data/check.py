@@ -139,7 +139,7 @@ def check_dialogue(rep, path):
             rep.err(fname, where, "expected 2-4 rounds, got %d" % (len(roles) // 2))
 
 
-def check_clinical_qa(rep, path, sft_instructions, terms):
+def check_clinical_qa(rep, path, sft_instructions, terms, training_text):
     fname = os.path.basename(path)
     data = load_json(rep, path)
     if not isinstance(data, list) or not data:
@@ -168,6 +168,8 @@ def check_clinical_qa(rep, path, sft_instructions, terms):
         instr.add(key)
         if r["instruction"] in sft_instructions:
             rep.err(fname, where, "instruction also appears in medical_sft_sample.json")
+        if r["output"] in training_text:
+            rep.err(fname, where, "reference answer appears word for word in the training samples")
         if r["category"] not in CATEGORIES:
             rep.err(fname, where, "bad category %r" % r["category"])
         if terms and not any(t in r["output"] for t in terms):
@@ -276,7 +278,9 @@ def main(argv=None):
     sft_instr = check_sft(rep, p("medical_sft_sample.json"))
     check_dialogue(rep, p("medical_dialogue_sample.json"))
     terms = check_terms(rep, p("medical_terms.txt"))
-    check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms)
+    training_text = "\n".join(open(p(name), encoding="utf-8").read() for name in
+                              ("medical_pt_sample.jsonl", "medical_sft_sample.json", "medical_dialogue_sample.json"))
+    check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms, training_text)
     check_mcq(rep, p("medical_mcq_sample.json"))
     check_info(rep, p("dataset_info.json"), data_dir)
     if not os.path.isfile(p("README.md")):

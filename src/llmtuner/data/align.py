@@ -9,9 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..extras.errors import DataError
+from ..extras.logging import get_logger
 from .registry import DatasetAttr
 
 Converter = Callable[[dict[str, Any], DatasetAttr, int], tuple[list[dict[str, str]], str | None]]
+
+logger = get_logger(__name__)
 
 
 def _text(value: Any) -> str:
@@ -94,6 +97,13 @@ def check_columns(attr: DatasetAttr, column_names: list[str] | None, where: str)
             f"{attr.formatting} format; its columns are {sorted(column_names)}. Map them in dataset_info.json, e.g. "
             f'"columns": {{"prompt": "<your question column>", "response": "<your answer column>"}}.'
         )
+    if attr.formatting == "alpaca":  # LLaMA-Factory maps these only when asked; say so instead of dropping quietly
+        unmapped = [role for role in ("system", "history") if attr.column(role) is None and role in column_names]
+        if unmapped:
+            mapping = ", ".join(f'"{role}": "{role}"' for role in unmapped)
+            logger.warning("Dataset %r (%s) has %s column(s) that its dataset_info.json entry does not map, so they "
+                           "are not used. To train on them add \"columns\": {%s} to the entry.",
+                           attr.name, where, " and ".join(unmapped), mapping)
 
 
 def align_batch(

@@ -97,7 +97,10 @@ def _attr_from_path(path: Path) -> DatasetAttr:
             return DatasetAttr(name=str(path), source="file", path=str(path), columns={"prompt": "text"})
     if first is not None and first.suffix == ".txt":
         return DatasetAttr(name=str(path), source="file", path=str(path), columns={"prompt": "text"})
-    return DatasetAttr(name=str(path), source="file", path=str(path), formatting=formatting)
+    columns = {}
+    if formatting == "alpaca" and first is not None and first.suffix in (".json", ".jsonl"):
+        columns = {role: role for role in ("system", "history") if f'"{role}"' in head}  # used when the file has them
+    return DatasetAttr(name=str(path), source="file", path=str(path), formatting=formatting, columns=columns)
 
 
 def get_dataset_attrs(

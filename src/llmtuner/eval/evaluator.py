@@ -94,8 +94,10 @@ def read_predictions_file(path: str) -> list[dict[str, Any]]:
 
 
 def run_qa(args: EvalArguments) -> dict[str, Any]:
-    from .qa_scoring import score_qa
+    from .qa_scoring import lexicon_paths, score_qa
+    from .terms import TermLexicon
 
+    lexicon = TermLexicon.load(lexicon_paths(args))  # a bad lexicon line fails now, not after generation
     target = Path(args.eval.output_dir) / "predictions.jsonl"
     if args.eval.predictions_file:
         records = read_predictions_file(args.eval.predictions_file)  # before the store may move the file aside
@@ -107,13 +109,15 @@ def run_qa(args: EvalArguments) -> dict[str, Any]:
         records = generate_qa(args, load_qa_items(args.data), store)
     for record in records:
         record["prediction"] = THINK_BLOCK.sub("", record["prediction"]).strip()  # score the answer, not the reasoning
-    metrics = score_qa(records, args)
+    metrics = score_qa(records, args, lexicon)
     store.rewrite(records)
     return metrics
 
 
 def run_ppl(args: EvalArguments) -> dict[str, Any]:
     """exp(total NLL / total predicted tokens) over cutoff_len blocks of every text (+EOS), as PT eval does."""
+    from tqdm import tqdm
+
     from .engine import load_engine
     from .items import load_texts
 
@@ -122,7 +126,7 @@ def run_ppl(args: EvalArguments) -> dict[str, Any]:
     tokenizer = engine.tokenizer
     eos = tokenizer.eos_token or ""
     records = []
-    for item in texts:
+    for item in tqdm(texts, desc="Perplexity", unit="text"):
         ids = tokenizer(item.text + eos, add_special_tokens=False)["input_ids"]
         blocks = [ids[start : start + args.data.cutoff_len] for start in range(0, len(ids), args.data.cutoff_len)]
         scored = engine.sequence_nll(blocks)

@@ -80,6 +80,8 @@ def load_mcq_rows(data_args: DataArguments) -> list[tuple[str, dict[str, Any]]]:
         mapped.update({key: row.get(key) for key in ("id", "explanation") if row.get(key) is not None})
         mapped.setdefault("id", f"{attr.name}-{index}")
         rows.append((attr.path, mapped))
+    if not rows:
+        raise DataError(f"eval_dataset {data_args.eval_dataset!r} has no questions.")
     return rows
 
 
@@ -93,4 +95,6 @@ def load_texts(data_args: DataArguments) -> list[TextItem]:
             raise DataError(f"Dataset {attr.name!r} sample {index}: empty text. Fill it or drop the sample.")
         item_id, category = _identity(attr, index, row, seen)
         items.append(TextItem(item_id, text, category))
+    if not items:
+        raise DataError(f"eval_dataset {data_args.eval_dataset!r} has no texts.")
     return items

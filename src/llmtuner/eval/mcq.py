@@ -224,10 +224,10 @@ def score_by_likelihood(
 
 # ---- parsing generated answers ---------------------------------------------------------------------
 # Patterns are tried in this order; the first pattern that matches anywhere wins, at its first match:
-#   1 answer_cn       答案：C / 答案是C / 正确答案为 C / 答案：A、B      (explicit answer cue, strongest)
-#   2 answer_en       Answer: C / The answer is (C)
+#   1 answer_cn       答案：C / 答案是C / 正确答案为 C / 答案：A、B / 答：C   (explicit answer cue, strongest)
+#   2 answer_en       Answer: C / The answer is (C) / Correct option: C
 #   3 stated_correct  B项正确 / 选项C正确 / C is correct
-#   4 correct_is      正确的是C / 正确选项为 C
+#   4 correct_is      正确的是C / 正确选项为 C / 最合适的是C
 #   5 choose          选C / 应选 C 项 / 本题选C / 选项D  (not after 不/不能/不应: "不能选A，应选C" -> C)
 #   6 choose_en       I choose B / select (D)
 #   7 belief          我认为是B / 应该是 C  (not after 不: "不应该是A")
@@ -236,6 +236,7 @@ def score_by_likelihood(
 #  10 bracketed       （C） / (C) / 【C】
 #  11 leading         C. 利福平 / C、利福平 / A和B / C   (text starts with the letter and a delimiter)
 #  12 bare            c / c.                           (the whole text is letters, any case)
+# Markdown emphasis (**C**), backticks and quotes are removed first.
 # Then, with `options`, the option-text fallback. Weak cues (5-11) skip a letter that is being ruled out, so
 # "A项错误" is not a choice. Letters glued to other ASCII letters or digits never match ("Because", "B12").
 # Lower-case letters count only after a Chinese cue or alone, so English words like "a" stay words.
@@ -247,6 +248,9 @@ _REJECT = r"(?!\s*(?:选?项)?\s*(?:是|为)?\s*(?:错|不正确|不对|不是|�
 _OPEN = r"[(\[【]?\s*"
 
 
+_DECORATION = re.compile(r"\*+|__|`+|[\"“”‘’「」『』]")
+
+
 @lru_cache(maxsize=32)
 def answer_patterns(letters: str = "ABCDE") -> tuple[tuple[str, re.Pattern[str]], ...]:
     """The ordered (name, regex) registry for one set of option letters; group 1 holds the letter(s)."""
@@ -256,10 +260,10 @@ def answer_patterns(letters: str = "ABCDE") -> tuple[tuple[str, re.Pattern[str]]
         return rf"(?<![A-Za-z0-9])({cls}(?:{_SEP}{cls}{_REJECT})*)(?![A-Za-z0-9])"
 
     table = [
-        ("answer_cn", rf"答案\s*(?:应该|应当|应|就|也)?\s*(?:是|为|选择?)?\s*:?\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
-        ("answer_en", rf"(?i:answer)\s*(?:(?i:is|would be|should be)|:)?\s*(?:(?i:option)\s*)?{_OPEN}{run(upper)}"),
+        ("answer_cn", rf"(?:答案|(?<![回解问])答(?=\s*:))\s*(?:应该|应当|应|就|也)?\s*(?:是|为|选择?)?\s*:?\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
+        ("answer_en", rf"(?i:answer|correct option|correct choice)\s*(?:(?i:is|would be|should be)|:)?\s*(?:(?i:option)\s*)?{_OPEN}{run(upper)}"),
         ("stated_correct", rf"{run(upper)}\s*(?:(?:选?项)?\s*(?:是|为)?\s*(?:正确|对的|最佳|最合适)|\s*is\s+(?:the\s+)?(?:correct|right))"),
-        ("correct_is", rf"正确的?(?:选项|答案|的是|项)?\s*(?:是|为|:)\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
+        ("correct_is", rf"(?:正确|最合适|最恰当|最佳|最符合题意)的?(?:选项|答案|的是|项)?\s*(?:是|为|:)\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
         ("choose", rf"(?<!不)(?<!不能)(?<!不应)(?<!不该)(?<!不可)(?<!不应该)选(?:择|项)?\s*(?:是|为|:)?\s*{_OPEN}{run(loose)}{_REJECT}"),
         ("choose_en", rf"(?i:choose|select|pick|go with)\s+(?:(?i:option)\s*)?{_OPEN}{run(upper)}{_REJECT}"),
         ("belief", rf"(?<!不)(?:认为|觉得|应该|应当|应|可能|倾向于?)\s*(?:是|为)?\s*(?:选项)?\s*{_OPEN}{run(loose)}{_REJECT}"),
@@ -297,7 +301,8 @@ def parse_answer(text: str, options: Mapping[str, str] | str | None = None, lett
     if isinstance(options, str):
         options, letters = None, options
     letters = (letters or ("".join(options) if options else "ABCDE")).upper()
-    reply = unicodedata.normalize("NFKC", _strip_thinking(text or "")).strip()  # Ｃ -> C, （ -> (, ： -> :
+    reply = unicodedata.normalize("NFKC", _strip_thinking(text or ""))  # Ｃ -> C, （ -> (, ： -> :
+    reply = _DECORATION.sub("", reply).strip()  # "答案：**C**", 答案为“C”: markdown emphasis and quotes carry no choice
     if not reply:
         return None
     for _name, pattern in answer_patterns(letters):

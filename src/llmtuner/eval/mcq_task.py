@@ -20,6 +20,8 @@ def _items(args: EvalArguments) -> list[McqItem]:
 
 
 def run_mcq(args: EvalArguments) -> dict[str, Any]:
+    from tqdm import tqdm
+
     from .engine import load_engine
     from .evaluator import generation_settings
 
@@ -31,6 +33,7 @@ def run_mcq(args: EvalArguments) -> dict[str, Any]:
     if todo:
         engine = load_engine(args)
         tokenizer, template, system = engine.tokenizer, engine.template, args.data.default_system
+        progress = tqdm(total=len(todo), desc="Scoring" if args.eval.mcq_method == "likelihood" else "Generating", unit="question")
         if args.eval.mcq_method == "likelihood":
             letter_ids, token_ids = mcq_letter_ids(tokenizer, todo)
             for start in range(0, len(todo), args.eval.batch_size * 8):  # stored in slices: a stop loses little
@@ -38,10 +41,13 @@ def run_mcq(args: EvalArguments) -> dict[str, Any]:
                 prompts = [encode_mcq_prompt(tokenizer, template, item, system) for item in chunk]
                 results = likelihood_results(chunk, letter_ids, token_ids, engine.next_token_scores(prompts, token_ids))
                 store.append([_record(item, result["prediction"], probs=result["probs"]) for item, result in zip(chunk, results)])
+                progress.update(len(chunk))
         else:
             prompts = [encode_mcq_prompt(tokenizer, template, item, system, args.data.enable_thinking) for item in todo]
             for batch in engine.generate(prompts):
                 store.append([_record(todo[i], parse_answer(text, todo[i].options), generation=text) for i, text in batch])
+                progress.update(len(batch))
+        progress.close()
         done = store.load()
     records = [done[item.id] for item in items]
     summary = score_items(items, [record["prediction"] for record in records])

@@ -23,12 +23,12 @@ def _mean(values: list[float | None]) -> float | None:
     return round(sum(present) / len(present), 2) if present else None
 
 
-def score_qa(records: list[dict[str, Any]], args: EvalArguments) -> dict[str, Any]:
+def score_qa(records: list[dict[str, Any]], args: EvalArguments, lexicon: Any = None) -> dict[str, Any]:
     """Adds `scores`, `introduced_terms` and `safety` to each record; returns metrics.json's content."""
     from .safety import check_safety, summarize
     from .terms import TermLexicon, aggregate, score_terms
 
-    lexicon = TermLexicon.load(lexicon_paths(args))
+    lexicon = lexicon if lexicon is not None else TermLexicon.load(lexicon_paths(args))
     term_scores, flags = [], []
     for record in records:
         scores = score_pair(record["prediction"], record["reference"])

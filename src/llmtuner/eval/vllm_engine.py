@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..extras.errors import ConfigError
+from ..extras.logging import get_logger
 from ..hparams import EvalArguments, GeneratingArguments
 from ..model.loader import resolve_model_path
 from .engine import load_tokenizer_and_template
+
+logger = get_logger(__name__)
 
 # Prompts per vLLM call. vLLM schedules the requests of one call together, so calls should be large; between
 # calls the answers are stored, so a stopped evaluation loses at most one slice.
@@ -41,19 +44,36 @@ def adapter_rank(adapter_dir: str) -> int:
     return next(rank for rank in LORA_RANKS if rank >= max(ranks))  # validation refused ranks above 512
 
 
-def engine_kwargs(args: EvalArguments) -> dict[str, Any]:
-    """LLM(...) arguments: the model folder, precision, context length, LoRA and GPU settings."""
+def engine_kwargs(args: EvalArguments, model_max_len: int | None = None) -> dict[str, Any]:
+    """LLM(...) arguments: the model folder, precision, context length, LoRA and GPU settings.
+
+    The context is cutoff_len + max_new_tokens, capped at the model's own limit (vLLM refuses to start above
+    it). generation_config "vllm": decoding follows our SamplingParams only, not the model folder's defaults,
+    as the hf engine does.
+    """
     path = resolve_model_path(args.model.model_name_or_path or "")
+    wanted = args.data.cutoff_len + args.generating.max_new_tokens
     kwargs: dict[str, Any] = {
         "model": path, "tokenizer": path, "dtype": args.model.dtype, "seed": args.eval.seed,
-        "trust_remote_code": args.model.trust_remote_code,
-        "max_model_len": args.data.cutoff_len + args.generating.max_new_tokens,
+        "trust_remote_code": args.model.trust_remote_code, "revision": args.model.model_revision,
+        "download_dir": args.model.cache_dir, "generation_config": "vllm",
+        "max_model_len": min(wanted, model_max_len) if model_max_len else wanted,
         "gpu_memory_utilization": args.eval.vllm_gpu_memory_utilization,
         "tensor_parallel_size": args.eval.vllm_tensor_parallel_size, "enforce_eager": args.eval.vllm_enforce_eager,
     }
     if args.model.adapter_name_or_path:
         kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=adapter_rank(args.model.adapter_name_or_path))
     return kwargs
+
+
+def model_max_len(args: EvalArguments) -> int | None:
+    """The longest context the model's config allows (max_position_embeddings), if it says."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_model_path(args.model.model_name_or_path or ""),
+                                        trust_remote_code=args.model.trust_remote_code, revision=args.model.model_revision)
+    config = getattr(config, "get_text_config", lambda: config)()
+    return getattr(config, "max_position_embeddings", None)
 
 
 class VllmEngine:
@@ -65,9 +85,20 @@ class VllmEngine:
         self.tokenizer, self.template = load_tokenizer_and_template(args)
         adapter = args.model.adapter_name_or_path
         self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve())) if adapter else None
-        settings = engine_kwargs(args)
+        settings = engine_kwargs(args, model_max_len(args))
         self.llm_max_len = settings["max_model_len"]
         self.llm = LLM(**settings)
+
+    def _fit(self, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:
+        """Prompts cut to fit the context with room for the answer, keeping the end (the question)."""
+        room = self.llm_max_len - new_tokens
+        if room < 1:
+            raise ConfigError(f"max_new_tokens {new_tokens} leaves no room for a prompt in vLLM's context of "
+                              f"{self.llm_max_len} tokens (the model's limit). Lower max_new_tokens.")
+        cut = sum(len(ids) > room for ids in prompts)
+        if cut:
+            logger.warning("%d prompt(s) longer than %d tokens were cut to their last %d tokens.", cut, room, room)
+        return [ids[-room:] for ids in prompts]
 
     def _run(self, prompts: list[list[int]], **params: Any) -> list[Any]:
         from vllm import SamplingParams
@@ -76,8 +107,8 @@ class VllmEngine:
         limit = self.llm_max_len
         longest = max((len(ids) for ids in prompts), default=0)
         if longest + params.get("max_tokens", 1) > limit:
-            raise ConfigError(f"A prompt of {longest} tokens plus max_new_tokens exceeds vLLM's max_model_len {limit} "
-                              "(cutoff_len + max_new_tokens). Raise cutoff_len.")
+            raise ConfigError(f"A block of {longest} tokens does not fit vLLM's context of {limit} tokens "
+                              f"(cutoff_len + max_new_tokens, at most the model's limit). Lower cutoff_len.")
         requests = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts]
         return self.llm.generate(requests, SamplingParams(**params), use_tqdm=False, lora_request=self.lora_request)
 
@@ -85,14 +116,14 @@ class VllmEngine:
         stops = self.template.stop_token_ids(self.tokenizer) if self.template else [self.tokenizer.eos_token_id]
         params = sampling_kwargs(self.args.generating, stops, self.args.eval.seed)
         for start in range(0, len(prompts), PROMPTS_PER_CALL):
-            outputs = self._run(prompts[start : start + PROMPTS_PER_CALL], **params)
+            outputs = self._run(self._fit(prompts[start : start + PROMPTS_PER_CALL], params["max_tokens"]), **params)
             # decoded by our tokenizer, as the hf engine does, so the text is the same for the same tokens
             yield [(start + row, self.tokenizer.decode(list(output.outputs[0].token_ids), skip_special_tokens=True).strip())
                    for row, output in enumerate(outputs)]
 
     def next_token_scores(self, prompts: list[list[int]], token_ids: list[int]) -> list[list[float]]:
         # logprob_token_ids returns exactly these ids' log-probabilities at the first generated position
-        outputs = self._run(prompts, max_tokens=1, temperature=0.0, logprob_token_ids=list(token_ids))
+        outputs = self._run(self._fit(prompts, 1), max_tokens=1, temperature=0.0, logprob_token_ids=list(token_ids))
         return [[output.outputs[0].logprobs[0][token].logprob for token in token_ids] for output in outputs]
 
     def sequence_nll(self, blocks: list[list[int]]) -> list[tuple[float, int]]:

@@ -59,16 +59,22 @@ def set_chat_template(tokenizer: Any, template: Template) -> ChatTemplateChoice:
 
 
 def save_release_tokenizer(tokenizer: Any, folder: Path, class_source: str) -> None:
-    """save_pretrained, then give tokenizer_config.json the base's `tokenizer_class`/`auto_map` and code files.
+    """save_pretrained (left padding, the chat template also in tokenizer_config.json), then give
+    tokenizer_config.json the base's `tokenizer_class`/`auto_map` and code files.
 
     save_pretrained records the class the tokenizer loaded as (e.g. `TokenizersBackend` for the folder the
     trainer wrote). Next to the release's config.json, AutoTokenizer would then pick a class by model type,
     which may rebuild the pre-tokenizer (see stack-notes); the base's own choice is the one known to load it
     exactly.
     """
+    tokenizer.padding_side = "left"  # a release generates: batched prompts must end where the answer starts
     tokenizer.save_pretrained(str(folder))
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(tokenizer.chat_template, str):
+        # transformers 5 writes chat_template.jinja; tools that read only tokenizer_config.json (older
+        # transformers, some serving stacks) find the same template here
+        config["chat_template"] = tokenizer.chat_template
     base_config_path = Path(class_source) / "tokenizer_config.json"
     base_config = json.loads(base_config_path.read_text(encoding="utf-8")) if base_config_path.is_file() else {}
     for key in ("tokenizer_class", "auto_map"):

@@ -65,5 +65,7 @@ class ModelArguments:
         default=True, metadata={"help": "Quantize the 4-bit quantization constants too (saves ~0.4 bit/param)."}
     )
     low_cpu_mem_usage: bool = field(
-        default=True, metadata={"help": "Load weights without a full random init first (turned off under ZeRO-3)."}
+        default=True,
+        metadata={"help": "Read for LLaMA-Factory configs only: transformers 5 always loads weights into an empty "
+                          "(meta-device) model, and under ZeRO-3 straight into partitions, so there is nothing to switch."}
     )

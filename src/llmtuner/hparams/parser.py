@@ -89,6 +89,9 @@ def read_config_file(path: str) -> dict[str, Any]:
     return data
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def split_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     """`[CONFIG] --key value --key=value --flag` -> (config path, {key: raw value})."""
     config_file = None
@@ -97,12 +100,15 @@ def split_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     while index < len(argv):
         token = argv[index]
         if not token.startswith("--"):
-            if config_file is None and index == 0:
+            # The config file comes first, or after `--local_rank=N`, which the deepspeed launcher puts before
+            # the script's own arguments: a lone .yaml/.yml/.json is the config wherever it stands.
+            if config_file is None and (index == 0 or token.endswith(CONFIG_SUFFIXES)):
                 config_file = token
                 index += 1
                 continue
             raise ConfigError(
-                f"Unexpected argument {token!r}: give at most one config file first, then --key value pairs."
+                f"Unexpected argument {token!r}: give at most one config file (.yaml, .yml or .json), "
+                "then --key value pairs."
             )
         key, has_value, value = token[2:].partition("=")
         key = key.replace("-", "_")

@@ -6,6 +6,7 @@ settled values. Checks that need to know the hardware are in `validate_hardware`
 torch and runs just before the training arguments are built.
 """
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..extras.errors import ConfigError
@@ -34,7 +35,6 @@ def _split(value: str | None) -> list[str]:
 def _check_model_source(model: "ModelArguments", problems: list[str], loads_quantized: bool = True) -> None:
     """A .gguf model_name_or_path becomes folder + gguf_file; a GGUF base needs the gguf package and its file."""
     import importlib.util
-    from pathlib import Path
 
     path = model.model_name_or_path or ""
     if path.endswith(".gguf") and model.gguf_file is None:
@@ -52,6 +52,20 @@ def _check_model_source(model: "ModelArguments", problems: list[str], loads_quan
         problems.append("quantization_bit with a GGUF base: GGUF weights are dequantized on load and cannot be "
                         "re-quantized by bitsandbytes in the same step. Use finetuning_type: lora, or export the "
                         "base to safetensors first.")
+
+
+def _runs_remote_model_code(model: "ModelArguments") -> bool:
+    """The model class comes from the model folder (config.json auto_map, trust_remote_code), not transformers."""
+    import json
+
+    config = Path(model.model_name_or_path or "") / "config.json"
+    if not model.trust_remote_code or not config.is_file():
+        return False
+    try:
+        auto_map = json.loads(config.read_text(encoding="utf-8")).get("auto_map") or {}
+    except (OSError, ValueError):
+        return False  # an unreadable config is reported when the model loads
+    return "AutoModelForCausalLM" in auto_map
 
 
 def validate_arguments(args: "Arguments", command: str = "train") -> None:
@@ -148,6 +162,12 @@ def validate_arguments(args: "Arguments", command: str = "train") -> None:
             problems.append(
                 f"streaming cannot hold out a fraction: set val_size to a whole number of samples (got {data.val_size})."
             )
+    if data.packing and finetuning.stage == "sft" and _runs_remote_model_code(model):
+        problems.append(
+            f"packing with the model's own code ({model.model_name_or_path} maps AutoModelForCausalLM to its files, "
+            "trust_remote_code): packed samples are kept apart by transformers' attention reading position_ids, which "
+            "remote model code does not do, so samples would attend to each other. Set packing: false "
+            "(PACKING=false for the launcher).")
     datasets = _split(data.dataset)
     if data.interleave_probs is not None:
         if data.mix_strategy == "concat":
@@ -199,6 +219,12 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
             problems.append(f"task qa/mcq renders prompts with the model's chat template: set `template` ({_templates()}).")
         if ev.infer_backend == "vllm":
             _check_vllm(args, problems)
+    for lexicon in _split(ev.term_lexicon):
+        if not Path(lexicon).is_file():
+            problems.append(f"term_lexicon {lexicon} does not exist: give a `term<TAB>type` file "
+                            "(e.g. ../shared/data/medical_terms.txt), or leave term_lexicon out for the default list.")
+    if data.max_samples is not None and data.max_samples <= 0:
+        problems.append(f"max_samples must be positive, got {data.max_samples}: an evaluation of nothing scores nothing.")
     if ev.batch_size <= 0:
         problems.append(f"batch_size must be positive, got {ev.batch_size}.")
     if args.generating.max_new_tokens <= 0:
@@ -210,7 +236,6 @@ def _check_vllm(args: "EvalArguments", problems: list[str]) -> None:
     """What vLLM cannot serve, refused before it starts (starting vLLM on a 7B model takes minutes)."""
     import importlib.util
     import json
-    from pathlib import Path
 
     model, ev, use_hf = args.model, args.eval, "or use infer_backend: hf"
     if importlib.util.find_spec("vllm") is None:
@@ -221,6 +246,9 @@ def _check_vllm(args: "EvalArguments", problems: list[str]) -> None:
     if model.quantization_bit is not None:
         problems.append(f"quantization_bit with infer_backend vllm: vLLM does not quantise with bitsandbytes on load. "
                         f"Remove quantization_bit (an adapter trained with QLoRA runs on the 16-bit base), {use_hf}.")
+    if model.new_special_tokens or model.resize_vocab:
+        problems.append(f"new_special_tokens / resize_vocab with infer_backend vllm: vLLM serves the model's own "
+                        f"vocabulary; export the resized model first (`python src/export_model.py`), {use_hf}.")
     if model.rope_scaling is not None:
         problems.append(f"rope_scaling with infer_backend vllm: set it in the model's config.json instead, {use_hf}.")
     if args.generating.num_beams > 1:

@@ -40,6 +40,21 @@ def _check_names(requested: list[str], valid: list[str], what: str) -> None:
         raise ConfigError(f"{what}: {', '.join(wrong)} not found in this model. Valid names: {', '.join(valid)}.")
 
 
+def check_lora_names(model: Any, args: FinetuningArguments) -> tuple[list[str], list[str]]:
+    """(target modules, additional modules) of lora_target / additional_target, checked against the model."""
+    valid = linear_module_names(model)
+    targets = _split(args.lora_target)
+    if targets == ["all"]:
+        targets = valid
+    else:
+        _check_names(targets, valid, "lora_target")
+    extra = _split(args.additional_target)
+    if extra:
+        module_leaves = sorted({name.split(".")[-1] for name, _ in model.named_modules() if name})
+        _check_names(extra, module_leaves, "additional_target")
+    return targets, extra
+
+
 def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool) -> Any:
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
@@ -62,17 +77,8 @@ def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArgument
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # the trainer enables it
-    valid = linear_module_names(model)
-    targets = _split(args.lora_target)
-    if targets == ["all"]:
-        targets = valid
-    else:
-        _check_names(targets, valid, "lora_target")
-    extra = _split(args.additional_target)
-    if extra:
-        module_leaves = sorted({name.split(".")[-1] for name, _ in model.named_modules() if name})
-        _check_names(extra, module_leaves, "additional_target")
-    elif needs_trainable_embeddings(model_args, args):  # new token rows must learn, LoRA alone cannot train them
+    targets, extra = check_lora_names(model, args)
+    if not extra and needs_trainable_embeddings(model_args, args):  # new token rows must learn, LoRA alone cannot train them
         extra = embedding_module_names(model)
         logger.info("Vocabulary resized: training %s in full beside LoRA (peft modules_to_save).", ", ".join(extra))
     config = LoraConfig(
@@ -83,7 +89,8 @@ def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArgument
     return get_peft_model(model, config)
 
 
-def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
+def check_freeze_names(model: Any, args: FinetuningArguments) -> tuple[range, list[str], list[str]]:
+    """(trainable layer ids, in-layer modules, extra top-level modules) of the freeze arguments, checked."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     num_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
     if not num_layers:
@@ -104,6 +111,12 @@ def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
     extra = _split(args.freeze_extra_modules)
     top_level = sorted({name.split(".")[-2] for name, _ in model.named_parameters() if not layer_pattern.search(name)})
     _check_names(extra, top_level, "freeze_extra_modules")
+    return layer_ids, modules, extra
+
+
+def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
+    layer_ids, modules, extra = check_freeze_names(model, args)
+    layer_pattern = re.compile(r"\.(\d+)\.")
     wanted_layers = {str(i) for i in layer_ids}
     for name, param in model.named_parameters():
         match = layer_pattern.search(name)
@@ -115,8 +128,13 @@ def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
         param.requires_grad_(train)
 
 
-def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool) -> Any:
-    """Apply the finetuning type; trainable parameters are kept in fp32 for stable optimizer updates."""
+def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool,
+                 zero3: bool = False) -> Any:
+    """Apply the finetuning type; trainable parameters are kept in fp32 for stable optimizer updates.
+
+    Not under ZeRO-3: there the parameters are partitioned placeholders whose shards DeepSpeed owns (and it
+    keeps fp32 master weights itself), so casting the placeholders would only desynchronise them.
+    """
     import torch
 
     if args.finetuning_type == "lora":
@@ -125,12 +143,39 @@ def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArgumen
         _apply_freeze(model, args)
         if needs_trainable_embeddings(model_args, args):
             unfreeze_embeddings(model)
-    if is_trainable:
+    if is_trainable and not zero3:
         for param in model.parameters():
             if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
                 param.data = param.data.float()
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
+    if is_trainable:
+        size = lambda p: getattr(p, "ds_numel", p.numel())  # noqa: E731 - a ZeRO-3 shard placeholder has numel 0
+        trainable = sum(size(p) for p in model.parameters() if p.requires_grad)
+        total = sum(size(p) for p in model.parameters())
         logger.info("Trainable parameters: %s of %s (%.4f%%), finetuning type %s.",
                     f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1), args.finetuning_type)
     return model
+
+
+def check_module_names_early(model_args: ModelArguments, args: FinetuningArguments) -> None:
+    """Check lora_target / additional_target / freeze names against the architecture before the data is tokenised
+    and the weights load (minutes on a 7B model): the model is built from its config on the meta device, which
+    allocates nothing. Models whose code cannot be built that way are checked when they load, as before."""
+    resumes_adapter = args.finetuning_type == "lora" and model_args.adapter_name_or_path and not args.create_new_adapter
+    if args.finetuning_type not in ("lora", "freeze") or resumes_adapter:
+        return
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .loader import resolve_model_path, source_kwargs
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_path(model_args.model_name_or_path or ""), **source_kwargs(model_args))
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=model_args.trust_remote_code)
+    except Exception as error:  # noqa: BLE001 - any failure here only postpones the check to the real load
+        logger.debug("Module names are checked after loading (no meta-device skeleton: %s).", error)
+        return
+    if args.finetuning_type == "lora":
+        check_lora_names(skeleton, args)
+    else:
+        check_freeze_names(skeleton, args)

@@ -92,8 +92,7 @@ def _quantization_config(model_args: ModelArguments, dtype: Any) -> Any:
     )
 
 
-def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, cutoff_len: int | None = None,
-               zero3: bool = False) -> Any:
+def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, cutoff_len: int | None = None) -> Any:
     """The causal LM with the dtype, attention kernel, quantization and RoPE scaling asked for."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -115,8 +114,7 @@ def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, c
     kwargs: dict[str, Any] = {
         "config": config, "dtype": dtype,
         "attn_implementation": infer_attention(model_args.attn_implementation, training=is_trainable),
-        # ZeRO-3 partitions weights while loading; a low-memory load would fight that
-        "low_cpu_mem_usage": model_args.low_cpu_mem_usage and not zero3, **common,
+        **common,  # no low_cpu_mem_usage: transformers 5 dropped it (loading is always low-memory)
     }
     if model_args.quantization_bit is not None:
         kwargs["quantization_config"] = _quantization_config(model_args, dtype)

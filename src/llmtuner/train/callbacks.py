@@ -73,3 +73,18 @@ def _truncate_after(path: str, step: int) -> None:
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.writelines(kept)
     os.replace(temporary, path)
+
+
+class RunRecordCallback(TrainerCallback):
+    """llmtuner_args.json in every checkpoint as well as beside the final model: an export or evaluation of
+    checkpoint-N then knows the run too (its QLoRA base, datasets, template)."""
+
+    def __init__(self, run_args: Any) -> None:
+        self.run_args = run_args
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from .common import save_run_record
+
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if state.is_world_process_zero and os.path.isdir(folder):
+            save_run_record(self.run_args, folder)

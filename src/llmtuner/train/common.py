@@ -30,7 +30,12 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
     if last:
         logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
         return str(last)
-    if any(output_dir.iterdir()):
+    leftovers = [path for path in output_dir.iterdir() if not _is_run_leftover(path)]
+    if not leftovers and any(output_dir.iterdir()):
+        logger.info("%s holds only the logs of a run stopped before its first checkpoint: training from the start "
+                    "(incomplete checkpoints stay aside).", output_dir)
+        return None
+    if leftovers:
         raise ConfigError(
             f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
             "or set overwrite_output_dir: true to train into it anyway."
@@ -39,6 +44,13 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
 
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# What a run writes before its first checkpoint: its step log (restarted from step 0 on the next run), the
+# tensorboard/wandb folders (new runs add their own files), and checkpoints set aside as incomplete.
+_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+\.incomplete-\d+)$")
+
+
+def _is_run_leftover(path: Path) -> bool:
+    return bool(_RUN_LEFTOVERS.match(path.name))
 
 
 def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path | None:
@@ -72,8 +84,8 @@ def build_model(args: Arguments, tokenizer: Any, training_args: Any) -> Any:
     from ..model.loader import load_model
 
     zero3 = _zero_stage(training_args) == 3
-    model = load_model(args.model, tokenizer, is_trainable=training_args.do_train, cutoff_len=args.data.cutoff_len, zero3=zero3)
-    return init_adapter(model, args.model, args.finetuning, is_trainable=training_args.do_train)
+    model = load_model(args.model, tokenizer, is_trainable=training_args.do_train, cutoff_len=args.data.cutoff_len)
+    return init_adapter(model, args.model, args.finetuning, is_trainable=training_args.do_train, zero3=zero3)
 
 
 def _zero_stage(training_args: Any) -> int:

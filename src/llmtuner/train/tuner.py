@@ -20,11 +20,11 @@ def run_training(args: Arguments, callbacks: list[Any] | None = None) -> dict[st
 
     from ..extras.distributed import cleanup_distributed
     from ..extras.reporting import configure_reporting
-    from .callbacks import JsonlLogCallback
+    from .callbacks import JsonlLogCallback, RunRecordCallback
 
     configure_reporting(training_args)
     set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
     try:
-        return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), *(callbacks or [])])
+        return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), RunRecordCallback(args), *(callbacks or [])])
     finally:
         cleanup_distributed()

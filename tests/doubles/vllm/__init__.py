@@ -19,7 +19,7 @@ _LLM_ARGS = {  # LLM.__init__ parameters, then the EngineArgs fields it forwards
     "return_sampling_mask", "disable_custom_all_reduce", "hf_token", "hf_overrides", "mm_processor_kwargs",
     "pooler_config", "structured_outputs_config", "profiler_config", "attention_config", "kv_cache_memory_bytes",
     "compilation_config", "quantization_config", "logits_processors", "spec_method", "spec_model", "spec_tokens",
-    "max_model_len", "enable_lora", "max_loras", "max_lora_rank", "disable_log_stats",
+    "max_model_len", "enable_lora", "max_loras", "max_lora_rank", "disable_log_stats", "download_dir", "generation_config",
 }
 _SAMPLING_ARGS = {
     "n", "presence_penalty", "frequency_penalty", "repetition_penalty", "temperature", "watermarking", "top_p", "top_k",
@@ -83,6 +83,11 @@ class LLM:
         if kwargs.get("enable_lora") and kwargs.get("max_lora_rank", 16) not in _VALID_RANKS:
             raise ValueError(f"max_lora_rank must be one of {_VALID_RANKS}")
         CREATED.append(("LLM", {"model": model, **kwargs}))
+        from transformers import AutoConfig
+
+        limit = AutoConfig.from_pretrained(model).max_position_embeddings
+        if kwargs.get("max_model_len") and kwargs["max_model_len"] > limit:  # as vLLM's _get_and_verify_max_len
+            raise ValueError(f"max_model_len {kwargs['max_model_len']} exceeds the model's limit {limit}")
         self.settings = {"model": model, **kwargs}
         self.tokenizer = AutoTokenizer.from_pretrained(kwargs.get("tokenizer") or model)
         self.base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()

@@ -12,11 +12,14 @@ logger = get_logger(__name__)
 def run_sft(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[str, float]:
     from ...data.collator import SupervisedCollator
     from ...data.pipeline import prepare_datasets
+    from ...model.adapter import check_module_names_early
     from ...model.loader import load_tokenizer
     from .supervised_head import SupervisedHead, supports_supervised_head
     from .trainer import SFTTrainer, predict_and_score
 
     resume = resolve_resume(training_args, args.finetuning.overwrite_output_dir)
+    if training_args.do_train:  # wrong module names fail here, before tokenising and loading weights
+        check_module_names_early(args.model, args.finetuning)
     tokenizer = load_tokenizer(args.model)
     with main_process_first(training_args, "preprocessing"):
         data = prepare_datasets(tokenizer, args.data, "sft", seed=data_seed(training_args),
