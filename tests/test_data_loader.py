@@ -119,6 +119,21 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
         load(tmp_path, dataset="bad")
 
 
+def test_a_field_that_changes_type_names_file_line_and_field(tmp_path):
+    lines = [json.dumps({"instruction": "q", "output": "a"}), "", json.dumps({"instruction": "q2", "output": 5})]
+    (tmp_path / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    write_registry(tmp_path, {"mixed": {"file_name": "mixed.jsonl"}})
+    with pytest.raises(DataError, match=r"mixed\.jsonl line 3: field 'output' is a number, but a string in line 1"):
+        load(tmp_path, dataset="mixed")
+
+
+def test_a_csv_row_with_extra_fields_names_file_and_line(tmp_path):
+    (tmp_path / "bad.csv").write_text("instruction,output\nq1,a1\nq2,a2,多余的字段\n", encoding="utf-8")
+    write_registry(tmp_path, {"bad": {"file_name": "bad.csv"}})
+    with pytest.raises(DataError, match=r"bad\.csv line 3: 3 fields, but the header has 2 \(instruction, output\)"):
+        load(tmp_path, dataset="bad")
+
+
 def test_missing_column_names_it_and_the_fix(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps([{"question": "q", "answer": "a"}]))
     write_registry(tmp_path, {"d": {"file_name": "d.json"}})
@@ -145,6 +160,7 @@ def test_empty_dataset(tmp_path):
         ([("gpt", "a")], r"sample 1, turn 0: found a assistant turn where a user"),
         ([("human", "q"), ("system", "s")], r"sample 1, turn 1: a system turn may only come first"),
         ([("doctor", "q")], r"sample 1, turn 0: role 'doctor' is not one of the tags"),
+        ([("human", "q"), ("function_call", "{}")], r"sample 1, turn 1: a 'function_call' turn is tool-calling data"),
     ],
 )
 def test_bad_role_order_names_dataset_sample_and_turn(tmp_path, turns, expected):

@@ -43,6 +43,12 @@ def test_bad_checksum_date_or_shape_fails(number):
         ("患者王某某 女 32岁", "name", "患者[姓名] 女 32岁"),
         ("患者：欧阳娜娜，", "name", "患者：[姓名]，"),
         ("患儿刘小明，6岁", "name", "患儿[姓名]，6岁"),
+        ("患者张三，咳嗽三天。", "name", "患者[姓名]，咳嗽三天。"),
+        ("患者张三因咳嗽就诊", "name", "患者[姓名]因咳嗽就诊"),
+        ("患者李四于昨日入院", "name", "患者[姓名]于昨日入院"),
+        ("姓名张三，", "name", "姓名[姓名]，"),
+        ("患者姓名张三主诉头痛", "name", "患者姓名[姓名]主诉头痛"),
+        ("姓名为王五。", "name", "姓名为[姓名]。"),
     ],
 )
 def test_planted_identifiers_are_replaced_and_counted(text, kind, scrubbed):
@@ -68,6 +74,8 @@ def test_planted_identifiers_are_replaced_and_counted(text, kind, scrubbed):
         "剂量 3.13812345678 为计算值。",
         "住院3天后出院，门诊随访。",
         "剂量 0.25-0.5g，疗程 10-14 天。",
+        "患者安静，生命体征平稳。患者和家属，均同意手术。患者康复，予出院。患者应卧床，低盐饮食。",
+        "患者于今日上午，出现胸闷。患者常年吸烟，患者时有心悸。",
     ],
 )
 def test_near_misses_survive(text):

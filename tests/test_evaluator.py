@@ -41,6 +41,11 @@ def test_qa_writes_predictions_metrics_report_and_chart(tmp_path, tiny_model_dir
     assert json.loads((tmp_path / "metrics.json").read_text())["overall"] == overall
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "## By category" in report and "## Terminology" in report and "十八反" in report
+    term_categories = metrics["terms"]["by_category"]
+    assert term_categories
+    for category, values in term_categories.items():  # the TCM / Western terminology table
+        recall = values["micro"]["recall"]
+        assert f"| {category} | {values['samples']} | {values['samples_with_terms']} | {recall:.2f} |" in report
     assert (tmp_path / "category_scores.png").stat().st_size > 1000
 
 

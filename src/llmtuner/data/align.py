@@ -51,6 +51,12 @@ def convert_sharegpt(row: dict[str, Any], attr: DatasetAttr, index: int) -> tupl
     for turn, item in enumerate(turns):
         raw_role = item.get(role_tag) if isinstance(item, dict) else None
         role = roles.get(raw_role)
+        if role is None and raw_role in (attr.tag("function_tag"), attr.tag("observation_tag")):
+            raise DataError(
+                f"Dataset {attr.name!r}, sample {index}, turn {turn}: a {raw_role!r} turn is tool-calling data "
+                "(LLaMA-Factory's function_call/observation turns), which this framework does not train on: its "
+                "templates have no tool format. Remove the tool-calling samples or that dataset from `dataset`."
+            )
         if role is None:
             raise DataError(
                 f"Dataset {attr.name!r}, sample {index}, turn {turn}: role {raw_role!r} is not one of the tags "

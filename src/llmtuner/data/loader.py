@@ -47,9 +47,39 @@ def _data_files(attr: DatasetAttr) -> tuple[str, list[str]]:
     return kinds.pop(), [str(f) for f in files]
 
 
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "an object"}
+
+
+def _check_field_types(record: dict, where: str, first_seen: dict[str, tuple[str, str]], file: str) -> None:
+    """Arrow needs one type per column: name the first record whose field differs from its earlier type."""
+    for key, value in record.items():
+        if value is None:
+            continue
+        kind = _JSON_TYPES.get(type(value), type(value).__name__)
+        seen = first_seen.setdefault(key, (kind, where))
+        if seen[0] != kind:
+            raise DataError(f"{file} {where}: field {key!r} is {kind}, but {seen[0]} in {seen[1]}. Every sample must "
+                            f"give a field the same type: write it as {seen[0]} here (e.g. quote a number as text).")
+
+
+def diagnose_csv(files: list[str]) -> None:
+    """After `datasets` failed on CSV input, find the first row whose field count differs from the header."""
+    import csv
+
+    for file in files:
+        with open(file, encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise DataError(f"{file} line {reader.line_num}: {len(row)} fields, but the header has {len(header)} "
+                                    f"({', '.join(header)}). Quote fields that contain commas or line breaks (\"...\").")
+
+
 def diagnose_json(files: list[str]) -> None:
     """After `datasets` failed on JSON input, find the first bad file and line and say so."""
     for file in files:
+        first_seen: dict[str, tuple[str, str]] = {}
         text = Path(file).read_text(encoding="utf-8", errors="replace")
         stripped = text.lstrip()
         if stripped.startswith("["):
@@ -60,6 +90,7 @@ def diagnose_json(files: list[str]) -> None:
             for index, record in enumerate(records):
                 if not isinstance(record, dict):
                     raise DataError(f"{file}: record {index} is {type(record).__name__}, not an object. Each sample must be a JSON object.")
+                _check_field_types(record, f"record {index}", first_seen, file)
             continue
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -73,6 +104,7 @@ def diagnose_json(files: list[str]) -> None:
                 ) from None
             if not isinstance(record, dict):
                 raise DataError(f"{file} line {number}: a {type(record).__name__}, not a JSON object.")
+            _check_field_types(record, f"line {number}", first_seen, file)
 
 
 def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None = None) -> Any:
@@ -93,6 +125,8 @@ def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None 
     except Exception as error:
         if builder == "json":
             diagnose_json(files)
+        elif builder == "csv":
+            diagnose_csv(files)
         if "corresponds to no data" in str(error):  # datasets' way of saying the files hold no rows
             raise DataError(f"Dataset {attr.name!r} ({', '.join(files)}) has no samples. Fill it or drop it from `dataset`.") from None
         raise DataError(f"Dataset {attr.name!r}: could not read {', '.join(files)}: {type(error).__name__}: {error}") from error

@@ -236,7 +236,8 @@ def score_by_likelihood(
 #  10 bracketed       （C） / (C) / 【C】
 #  11 leading         C. 利福平 / C、利福平 / A和B / C   (text starts with the letter and a delimiter)
 #  12 bare            c / c.                           (the whole text is letters, any case)
-# Markdown emphasis (**C**), backticks and quotes are removed first.
+# Markdown emphasis (**C**), backticks and quotes are removed first. A reply that repeats the option list
+# ("A. …\nB. …") is read by the explicit cues (1-7) only: its leading letter is not a choice.
 # Then, with `options`, the option-text fallback. Weak cues (5-11) skip a letter that is being ruled out, so
 # "A项错误" is not a choice. Letters glued to other ASCII letters or digits never match ("Because", "B12").
 # Lower-case letters count only after a Chinese cue or alone, so English words like "a" stay words.
@@ -276,6 +277,15 @@ def answer_patterns(letters: str = "ABCDE") -> tuple[tuple[str, re.Pattern[str]]
     return tuple((name, re.compile(pattern)) for name, pattern in table)
 
 
+_POSITIONAL = ("option_word", "bracketed", "leading", "bare")
+
+
+def _echoes_options(reply: str, letters: str) -> bool:
+    """Two or more lines that start with different option letters and a delimiter: the options, repeated."""
+    starts = re.findall(rf"(?m)^\s*([{letters}])\s*[.:、)]", reply)
+    return len(set(starts)) >= 2
+
+
 def _strip_thinking(text: str) -> str:
     """The reply after the reasoning block; an unclosed <think> means the answer never came."""
     if "</think>" in text:  # Qwen3 puts <think> in the prompt at times, so only the closing tag is certain
@@ -305,7 +315,10 @@ def parse_answer(text: str, options: Mapping[str, str] | str | None = None, lett
     reply = _DECORATION.sub("", reply).strip()  # "答案：**C**", 答案为“C”: markdown emphasis and quotes carry no choice
     if not reply:
         return None
-    for _name, pattern in answer_patterns(letters):
+    echoed = _echoes_options(reply, letters)
+    for name, pattern in answer_patterns(letters):
+        if echoed and name in _POSITIONAL:
+            continue  # "A. …\nB. …" repeats the option list: its first letter is not a choice
         match = pattern.search(reply)
         if match:
             chosen = re.sub(r"(?i)\band\b", "", match.group(1)).upper()  # the separator "and" is no letters

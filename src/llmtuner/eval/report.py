@@ -12,6 +12,8 @@ MAIN_METRICS = {"qa": ("rouge-l", "bleu-4", "term_recall"), "mcq": ("accuracy",)
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     def cell(value: Any) -> str:
+        if value is None:
+            return "–"  # undefined, e.g. precision when the answers name no term of that type
         return f"{value:.2f}" if isinstance(value, float) else str(value).replace("|", "\\|").replace("\n", " ")
 
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -42,6 +44,11 @@ def render_report(metrics: dict[str, Any], worst: int = 10) -> str:
         if by_type:
             header = list(next(iter(by_type.values())))
             lines += _table(["type", *header], [[name, *values.values()] for name, values in by_type.items()])
+        by_category = terms.get("by_category", {})
+        if by_category:  # TCM / Western: micro-averaged over each category's reference terms
+            lines += [""] + _table(["category", "samples", "samples with terms", "recall", "precision", "f1"], [
+                [name, values["samples"], values["samples_with_terms"], *values["micro"].values()]
+                for name, values in by_category.items()])
         introduced = terms.get("introduced_top", [])
         if introduced:
             lines += ["", "Terms answers introduce that neither question nor reference mention: "
