@@ -250,6 +250,7 @@ def test_parse_answer_phrasings(text, expected):
     ("异烟肼和利福平联用", None),  # two options named: no single choice
     ("答案：B", "B"),  # a letter beats option text
     ("不知道", None),
+    ("A. 异烟肼\nB. 链霉", None),  # the option list repeated (and cut off): option A's text is no choice
 ])
 def test_parse_answer_option_text(text, expected):
     assert parse_answer(text, OPTIONS) == expected

@@ -185,3 +185,35 @@ def test_packing_with_remote_model_code_is_refused(tmp_path):
         parse_args([*argv, "--trust_remote_code", "--packing"])
     assert parse_args([*argv, "--trust_remote_code", "--packing", "false"]).data.packing is False
     assert parse_args([*argv, "--packing"]).data.packing  # without remote code transformers' own class runs
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--fp16"], "fp16 mixed precision needs a CUDA GPU"),
+    (["--bf16", "--deepspeed", "deepspeed_config.json"], "bf16 with DeepSpeed needs a GPU"),
+    (["--attn_implementation", "flash_attention_2"], "flash_attention_2 needs a CUDA GPU and the flash-attn package"),
+])
+def test_hardware_checks_on_a_machine_without_cuda(monkeypatch, flags, message):
+    import torch
+
+    from llmtuner.hparams.validate import validate_hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=message):
+        validate_hardware(parse_args([*BASE, *flags]))
+
+
+def test_bf16_without_deepspeed_runs_on_the_cpu_and_quantization_needs_bitsandbytes(monkeypatch):
+    import importlib.util
+
+    import torch
+
+    from llmtuner.hparams.validate import validate_hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = parse_args([*BASE, "--bf16"])
+    validate_hardware(args)
+    assert args.training["use_cpu"] is True  # transformers accepts bf16 on CPU only when use_cpu says so
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    with pytest.raises(ConfigError, match="quantization_bit needs bitsandbytes"):
+        validate_hardware(parse_args([*BASE, "--finetuning_type", "qlora"]))

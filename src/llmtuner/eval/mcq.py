@@ -323,7 +323,7 @@ def parse_answer(text: str, options: Mapping[str, str] | str | None = None, lett
         if match:
             chosen = re.sub(r"(?i)\band\b", "", match.group(1)).upper()  # the separator "and" is no letters
             return "".join(sorted({char for char in chosen if char in letters}))
-    return _by_option_text(reply, options) if options else None
+    return _by_option_text(reply, options) if options and not echoed else None
 
 
 def score_items(items: Sequence[McqItem], predictions: Sequence[str | None]) -> dict[str, Any]:
