@@ -139,6 +139,11 @@ def test_switching_backend_does_not_mix_answers(tmp_path, tiny_model_dir, fake_v
     evaluate(**settings)
     with pytest.raises(ConfigError, match="infer_backend: 'hf' -> 'vllm'"):
         evaluate(**settings, infer_backend="vllm")
+    meta = tmp_path / "predictions.settings.json"  # as written before infer_backend existed: it meant hf
+    meta.write_text(json.dumps({key: value for key, value in json.loads(meta.read_text()).items() if key != "infer_backend"}))
+    evaluate(**settings)  # resumes
+    with pytest.raises(ConfigError, match="infer_backend: 'hf' -> 'vllm'"):
+        evaluate(**settings, infer_backend="vllm")
 
 
 def _eval_argv(*extra):

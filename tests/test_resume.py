@@ -78,12 +78,16 @@ def test_resolve_resume_refuses_a_folder_with_files_but_no_checkpoint(tmp_path):
     assert resolve_resume(_Args(tmp_path, resume="elsewhere"), overwrite_output_dir=False) == "elsewhere"
 
 
-def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path, monkeypatch):
     from llmtuner.extras.errors import ConfigError
 
     (tmp_path / "trainer_log.jsonl").write_text('{"step": 5, "loss": 3.2}\n')
     (tmp_path / "runs").mkdir()
     _checkpoint(tmp_path, 10, complete=False)  # killed while writing its first checkpoint
+    monkeypatch.setenv("RANK", "1")  # another rank sees it before the main process sets it aside
+    assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None
+    assert (tmp_path / "checkpoint-10").exists()
+    monkeypatch.setenv("RANK", "0")
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None
     assert sorted(p.name.split(".")[0] for p in tmp_path.iterdir()) == ["checkpoint-10", "runs", "trainer_log"]
     assert not (tmp_path / "checkpoint-10").exists()  # set aside, not deleted

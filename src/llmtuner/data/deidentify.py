@@ -3,8 +3,8 @@
 A safety net for data that should already be de-identified, not a replacement for a formal
 de-identification process. Each kind is one regular expression plus, where the pattern alone would
 hit ordinary clinical numbers, a check (the GB 11643 checksum of an ID number, a field label before
-a record number, a common surname after 患者/姓名 followed by punctuation, gender, age or the next
-clause's verb, with clinical characters excluded from given names so 患者高热/患者安静 survive). What looks similar but is not an
+a record number, a common surname after 患者 with a gender/age context (or a masked name such as 王某),
+a name in a 姓名 field; clinical characters are excluded from given names so 患者高热/患者安静 survive). What looks similar but is not an
 identifier -- dosages, dates, lab values, ICD codes, times -- is left alone; the tests plant such
 near-misses beside real-looking identifiers.
 
@@ -59,9 +59,12 @@ _HAN = r"[\u4e00-\u9fff]"
 _SURNAME = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])"
 # A given name of one or two characters, or 某/某某 as in 王某某.
 _PERSON = rf"{_SURNAME}(?:某某?|{_HAN}{{1,2}}?)"
-# What may follow a name after 患者: punctuation (患者张三，男，45岁 / 患者张三，咳嗽三天), gender or age
-# (患者王某 女 32岁), or the verb of the next clause (患者张三因咳嗽就诊 / 患者李四于昨日入院).
-_AFTER_PATIENT_NAME = r"(?=[，,、。；;：:\s（(]|男|女|\d{1,3}\s*岁|主诉|自诉|因|于)"
+# What may follow a full name after a bare 患者: punctuation, then gender or age (患者张三，男，45岁 /
+# 患者王某 女 32岁). Punctuation alone is not enough there: 患者黄疸， / 患者房颤， / 患者高龄， start with
+# surnames too. A masked name (王某, 李某某) is a name whatever follows, as is a name in a 姓名 field.
+_GENDER_OR_AGE = r"(?=[，,、\s（(]*(?:男|女|\d{1,3}\s*岁))"
+_AFTER_NAME = r"(?=[，,、。；;：:\s（(]|男|女|\d{1,3}\s*岁|主诉|自诉|因|于)"
+_MASKED_PERSON = rf"{_SURNAME}某某?"
 
 # Where a name in a 姓名 field ends: anything not Han, or the next field of a form (姓名：李四性别：男).
 _FIELD_END = r"[^\u4e00-\u9fff]|性别|年龄|男|女|科室|床号|住院|门诊|$"
@@ -89,9 +92,10 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "name": re.compile(
         rf"(?P<label>(?:姓\s*名|患者姓名|病人姓名|联系人)\s*[：:]\s*)(?P<value>{_HAN}{{2,4}}?)(?={_FIELD_END})"
-        rf"|(?P<label4>(?:姓\s*名|患者姓名|病人姓名)\s*(?:为|是)?\s*)(?P<value4>{_PERSON}){_AFTER_PATIENT_NAME}"
+        rf"|(?P<label4>(?:姓\s*名|患者姓名|病人姓名)\s*(?:为|是)?\s*)(?P<value4>{_PERSON}){_AFTER_NAME}"
         rf"|(?P<label2>(?:患者|病人|患儿)\s*[：:]\s*)(?P<value2>{_PERSON})(?!{_HAN})"
-        rf"|(?P<label3>患者|病人|患儿)(?P<value3>{_PERSON}){_AFTER_PATIENT_NAME}"
+        rf"|(?P<label3>患者|病人|患儿)(?P<value3>{_PERSON}){_GENDER_OR_AGE}"
+        rf"|(?P<label5>患者|病人|患儿)(?P<value5>{_MASKED_PERSON}){_AFTER_NAME}"
     ),
 }
 
@@ -102,11 +106,11 @@ def _replace_labelled(kind: str, counts: Counter) -> Callable[[re.Match[str]], s
 
     def substitute(match: re.Match[str]) -> str:
         groups = match.groupdict()
-        person = groups.get("value2") or groups.get("value3") or groups.get("value4")
+        person = groups.get("value2") or groups.get("value3") or groups.get("value4") or groups.get("value5")
         if kind == "name" and person and _NOT_IN_GIVEN_NAMES & set(person[1:]):
             return match.group(0)
         counts[kind] += 1
-        label = next((groups[key] for key in ("label", "label2", "label3", "label4") if groups.get(key) is not None), "")
+        label = next((groups[key] for key in ("label", "label2", "label3", "label4", "label5") if groups.get(key) is not None), "")
         return label + placeholder
 
     return substitute

@@ -24,6 +24,10 @@ logger = get_logger(__name__)
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
+TEXTS_PER_CALL = 64  # ppl: texts whose blocks go to the engine together
+SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used
+
+
 def generation_settings(args: EvalArguments) -> dict[str, Any]:
     """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
     return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": args.model.adapter_name_or_path,
@@ -46,7 +50,7 @@ def generate_qa(args: EvalArguments, items: list[QaItem], store: PredictionStore
 
     from .engine import load_engine
 
-    store.check_settings(generation_settings(args))
+    store.check_settings(generation_settings(args), SETTINGS_ADDED_LATER)
     done = store.load()
     todo = [item for item in items if item.id not in done]
     if done:
@@ -126,13 +130,23 @@ def run_ppl(args: EvalArguments) -> dict[str, Any]:
     tokenizer = engine.tokenizer
     eos = tokenizer.eos_token or ""
     records = []
-    for item in tqdm(texts, desc="Perplexity", unit="text"):
-        ids = tokenizer(item.text + eos, add_special_tokens=False)["input_ids"]
-        blocks = [ids[start : start + args.data.cutoff_len] for start in range(0, len(ids), args.data.cutoff_len)]
+    progress = tqdm(total=len(texts), desc="Perplexity", unit="text")
+    for first in range(0, len(texts), TEXTS_PER_CALL):  # blocks of many texts per call: the engine batches them
+        chunk = texts[first : first + TEXTS_PER_CALL]
+        blocks, owners = [], []
+        for number, item in enumerate(chunk):
+            ids = tokenizer(item.text + eos, add_special_tokens=False)["input_ids"]
+            for start in range(0, len(ids), args.data.cutoff_len):
+                blocks.append(ids[start : start + args.data.cutoff_len])
+                owners.append(number)
         scored = engine.sequence_nll(blocks)
-        nll, tokens = sum(value for value, _ in scored), sum(count for _, count in scored)
-        records.append({"id": item.id, "category": item.category, "nll": nll, "tokens": tokens,
-                        "perplexity": math.exp(min(nll / max(tokens, 1), 50.0))})
+        for number, item in enumerate(chunk):
+            mine = [pair for pair, owner in zip(scored, owners) if owner == number]
+            nll, tokens = sum(value for value, _ in mine), sum(count for _, count in mine)
+            records.append({"id": item.id, "category": item.category, "nll": nll, "tokens": tokens,
+                            "perplexity": math.exp(min(nll / max(tokens, 1), 50.0))})
+        progress.update(len(chunk))
+    progress.close()
 
     def perplexity(selected: list[dict[str, Any]]) -> float:
         nll, tokens = sum(r["nll"] for r in selected), sum(r["tokens"] for r in selected)

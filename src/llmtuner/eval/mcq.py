@@ -281,9 +281,11 @@ _POSITIONAL = ("option_word", "bracketed", "leading", "bare")
 
 
 def _echoes_options(reply: str, letters: str) -> bool:
-    """Two or more lines that start with different option letters and a delimiter: the options, repeated."""
+    """The reply opens with the option list repeated: its first lines start "A." then "B." (a reply that opens
+    with another letter, "C. 温中散寒\nA. …不对", states its choice first and is read as usual)."""
     starts = re.findall(rf"(?m)^\s*([{letters}])\s*[.:、)]", reply)
-    return len(set(starts)) >= 2
+    opens_with_first = re.match(rf"\s*{letters[0]}\s*[.:、)]", reply) is not None
+    return opens_with_first and starts[:2] == [letters[0], letters[1]]
 
 
 def _strip_thinking(text: str) -> str:

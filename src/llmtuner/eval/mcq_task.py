@@ -23,11 +23,11 @@ def run_mcq(args: EvalArguments) -> dict[str, Any]:
     from tqdm import tqdm
 
     from .engine import load_engine
-    from .evaluator import generation_settings
+    from .evaluator import SETTINGS_ADDED_LATER, generation_settings
 
     items = _items(args)
     store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
-    store.check_settings(generation_settings(args))
+    store.check_settings(generation_settings(args), SETTINGS_ADDED_LATER)
     done = store.load()
     todo = [item for item in items if item.id not in done]
     if todo:

@@ -21,12 +21,13 @@ class PredictionStore:
             self.path.rename(kept)
             logger.info("Previous predictions moved to %s.", kept)
 
-    def check_settings(self, settings: dict[str, Any]) -> None:
+    def check_settings(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
         """Refuse to resume answers made with other settings (model, adapter, template, data, decoding): a
-        report mixing two models would be wrong without saying so. Records the settings for the next run."""
+        report mixing two models would be wrong without saying so. Records the settings for the next run.
+        `defaults` stand in for keys that files written by earlier versions do not have."""
         meta = self.path.with_name(self.path.stem + ".settings.json")
         if self.path.exists() and meta.exists():
-            before = json.loads(meta.read_text(encoding="utf-8"))
+            before = {**(defaults or {}), **json.loads(meta.read_text(encoding="utf-8"))}
             changed = [f"{key}: {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value]
             if changed:
                 raise ConfigError(

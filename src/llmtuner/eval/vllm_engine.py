@@ -15,7 +15,8 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import EvalArguments, GeneratingArguments
-from ..model.loader import resolve_model_path
+from ..hparams.validate import largest_lora_rank
+from ..model.loader import resolve_model_path, source_kwargs
 from .engine import load_tokenizer_and_template
 
 logger = get_logger(__name__)
@@ -40,8 +41,7 @@ def sampling_kwargs(generating: GeneratingArguments, stop_token_ids: list[int], 
 def adapter_rank(adapter_dir: str) -> int:
     """The smallest max_lora_rank vLLM accepts that holds the adapter's rank."""
     config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
-    ranks = [int(config.get("r", 8)), *map(int, (config.get("rank_pattern") or {}).values())]
-    return next(rank for rank in LORA_RANKS if rank >= max(ranks))  # validation refused ranks above 512
+    return next(rank for rank in LORA_RANKS if rank >= largest_lora_rank(config))  # validation refused > 512
 
 
 def engine_kwargs(args: EvalArguments, model_max_len: int | None = None) -> dict[str, Any]:
@@ -70,8 +70,7 @@ def model_max_len(args: EvalArguments) -> int | None:
     """The longest context the model's config allows (max_position_embeddings), if it says."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(resolve_model_path(args.model.model_name_or_path or ""),
-                                        trust_remote_code=args.model.trust_remote_code, revision=args.model.model_revision)
+    config = AutoConfig.from_pretrained(resolve_model_path(args.model.model_name_or_path or ""), **source_kwargs(args.model))
     config = getattr(config, "get_text_config", lambda: config)()
     return getattr(config, "max_position_embeddings", None)
 

@@ -232,6 +232,11 @@ def validate_eval_arguments(args: "EvalArguments") -> None:
     _fail(problems)
 
 
+def largest_lora_rank(adapter_config: dict) -> int:
+    """The adapter's largest LoRA rank: `r`, or a larger one in `rank_pattern`."""
+    return max([int(adapter_config.get("r", 8)), *map(int, (adapter_config.get("rank_pattern") or {}).values())])
+
+
 def _check_vllm(args: "EvalArguments", problems: list[str]) -> None:
     """What vLLM cannot serve, refused before it starts (starting vLLM on a 7B model takes minutes)."""
     import importlib.util
@@ -268,15 +273,19 @@ def _check_vllm(args: "EvalArguments", problems: list[str]) -> None:
         if not config_file.is_file():
             problems.append(f"adapter_name_or_path {adapter}: no adapter_config.json there. Give the folder a training run saved.")
             continue
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        ranks = [int(config.get("r", 8)), *map(int, (config.get("rank_pattern") or {}).values())]
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except ValueError as error:
+            problems.append(f"{config_file} is not valid JSON ({error}): the adapter folder is damaged; save it again.")
+            continue
         if config.get("use_dora"):
             problems.append(f"adapter {adapter} is a DoRA adapter, which vLLM cannot serve: {merge}, {use_hf}.")
         if config.get("modules_to_save") or config.get("trainable_token_indices"):
             problems.append(f"adapter {adapter} also trains whole modules ({config.get('modules_to_save')}; e.g. resized "
                             f"embeddings of an expanded vocabulary), which vLLM's LoRA cannot load: {merge}, {use_hf}.")
-        if max(ranks) > 512:
-            problems.append(f"adapter {adapter} has LoRA rank {max(ranks)}; vLLM serves ranks up to 512: {merge}, {use_hf}.")
+        if largest_lora_rank(config) > 512:
+            problems.append(f"adapter {adapter} has LoRA rank {largest_lora_rank(config)}; vLLM serves ranks up to 512: "
+                            f"{merge}, {use_hf}.")
 
 
 if TYPE_CHECKING:

@@ -44,9 +44,10 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
 
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-# What a run writes before its first checkpoint: its step log (restarted from step 0 on the next run), the
-# tensorboard/wandb folders (new runs add their own files), and checkpoints set aside as incomplete.
-_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+\.incomplete-\d+)$")
+# What a run writes before its first complete checkpoint: its step log (restarted from step 0 on the next
+# run), the tensorboard/wandb folders (new runs add their own files), and incomplete checkpoints (set aside
+# by the main process; the other ranks may still see them under their first name).
+_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+(\.incomplete-\d+)?)$")
 
 
 def _is_run_leftover(path: Path) -> bool:
@@ -86,6 +87,16 @@ def build_model(args: Arguments, tokenizer: Any, training_args: Any) -> Any:
     zero3 = _zero_stage(training_args) == 3
     model = load_model(args.model, tokenizer, is_trainable=training_args.do_train, cutoff_len=args.data.cutoff_len)
     return init_adapter(model, args.model, args.finetuning, is_trainable=training_args.do_train, zero3=zero3)
+
+
+def check_module_names(args: Arguments, training_args: Any) -> None:
+    """Wrong lora_target / freeze names fail before tokenising and loading weights. Not under ZeRO-3: there
+    transformers builds even a config-only model inside deepspeed.zero.Init (collectives across ranks); the
+    names are then checked when the model loads."""
+    if training_args.do_train and _zero_stage(training_args) != 3:
+        from ..model.adapter import check_module_names_early
+
+        check_module_names_early(args.model, args.finetuning)
 
 
 def _zero_stage(training_args: Any) -> int:

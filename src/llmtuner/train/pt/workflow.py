@@ -3,19 +3,18 @@
 from typing import Any
 
 from ...hparams import Arguments
-from ..common import build_model, data_seed, main_process_first, make_optimizer, pad_multiple, resolve_resume, run_trainer
+from ..common import (build_model, check_module_names, data_seed, main_process_first, make_optimizer, pad_multiple,
+                      resolve_resume, run_trainer)
 
 
 def run_pt(args: Arguments, training_args: Any, callbacks: list[Any]) -> dict[str, float]:
     from ...data.collator import SupervisedCollator
     from ...data.pipeline import prepare_datasets
-    from ...model.adapter import check_module_names_early
     from ...model.loader import load_tokenizer
     from .trainer import PTTrainer
 
     resume = resolve_resume(training_args, args.finetuning.overwrite_output_dir)
-    if training_args.do_train:  # wrong module names fail here, before tokenising and loading weights
-        check_module_names_early(args.model, args.finetuning)
+    check_module_names(args, training_args)
     tokenizer = load_tokenizer(args.model)
     with main_process_first(training_args, "preprocessing"):
         data = prepare_datasets(tokenizer, args.data, "pt", seed=data_seed(training_args))
