@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from conftest import ROOT
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import format_help, parse_args
 from llmtuner.hparams.parser import ARGUMENT_GROUPS
@@ -217,3 +218,19 @@ def test_bf16_without_deepspeed_runs_on_the_cpu_and_quantization_needs_bitsandby
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
     with pytest.raises(ConfigError, match="quantization_bit needs bitsandbytes"):
         validate_hardware(parse_args([*BASE, "--finetuning_type", "qlora"]))
+
+
+def test_zero3_with_half_precision_weights_needs_mixed_precision(monkeypatch):
+    """Under ZeRO-3 trainable weights stay in the loaded dtype; without bf16/fp16 nothing keeps fp32 master weights."""
+    import torch
+
+    from llmtuner.hparams.validate import validate_hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as far as the check can tell
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    zero3 = ["--deepspeed", str(ROOT / "configs" / "ds_z3.json")]
+    with pytest.raises(ConfigError, match="ZeRO-3 with auto weights .* Set bf16: true"):
+        validate_hardware(parse_args([*BASE, *zero3]))
+    validate_hardware(parse_args([*BASE, *zero3, "--bf16"]))
+    validate_hardware(parse_args([*BASE, *zero3, "--dtype", "float32"]))
+    validate_hardware(parse_args([*BASE, "--deepspeed", str(ROOT / "deepspeed_config.json")]))  # ZeRO-2 upcasts

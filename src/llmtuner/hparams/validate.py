@@ -317,6 +317,21 @@ def validate_export_arguments(args: "ExportArgs") -> None:
     _fail(problems)
 
 
+def _deepspeed_stage(config: object) -> int | None:
+    """The ZeRO stage of a deepspeed config (a path to JSON, or a dict); None when unreadable or absent."""
+    import json
+
+    if isinstance(config, str) and Path(config).is_file():
+        try:
+            config = json.loads(Path(config).read_text(encoding="utf-8"))
+        except ValueError:
+            return None  # the trainer reports a broken DeepSpeed file itself
+    if not isinstance(config, dict):
+        return None
+    stage = (config.get("zero_optimization") or {}).get("stage")
+    return int(stage) if isinstance(stage, (int, str)) and str(stage).isdigit() else None
+
+
 def validate_hardware(args: "Arguments") -> None:
     """Checks that depend on the machine (imports torch)."""
     import torch
@@ -342,6 +357,12 @@ def validate_hardware(args: "Arguments") -> None:
 
         if not has_cuda or importlib.util.find_spec("flash_attn") is None:
             problems.append("attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package; use sdpa.")
+    half_weights = args.model.dtype in ("bfloat16", "float16") or (args.model.dtype == "auto" and has_cuda)
+    if half_weights and _deepspeed_stage(training.get("deepspeed")) == 3 and not (training.get("bf16") or training.get("fp16")):
+        # ZeRO-3 partitions the weights as loaded and, without mixed precision, keeps the optimizer in that dtype too
+        problems.append(f"ZeRO-3 with {args.model.dtype} weights ({'bf16/fp16 on this GPU' if args.model.dtype == 'auto' else 'as set'}) "
+                        "but neither bf16 nor fp16 set: the weights and optimizer states would train in half precision "
+                        "without fp32 master weights. Set bf16: true (or fp16: true on GPUs without bf16), or dtype: float32.")
     if not has_cuda and training.get("bf16") and not training.get("deepspeed"):
         training["use_cpu"] = True  # transformers refuses bf16 on CPU unless use_cpu says the CPU is meant
     _fail(problems)
