@@ -1,8 +1,8 @@
 """Who runs the model during evaluation, chosen by `infer_backend`.
 
   hf    transformers on any machine (CPU or GPU): batched generation with left padding and KV cache.
-  vllm  vLLM on GPU servers (`vllm_engine.py`): continuous batching and paged attention, several times
-        the answers per second of `hf` on a 7B model.
+  vllm  vLLM on GPU servers (`vllm_engine.py`): continuous batching and paged attention, built for
+        serving throughput (not yet measured against `hf` in this project: that needs a GPU).
 
 The tasks talk to an engine through three calls only, and prompts go in as token ids rendered by our
 own template, so both engines write the same records and the same report.

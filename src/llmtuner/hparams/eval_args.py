@@ -38,8 +38,8 @@ class EvaluationArguments:
     )
     infer_backend: Literal["hf", "vllm"] = field(
         default="hf",
-        metadata={"help": "hf: transformers, any machine; vllm: vLLM on GPU servers (pip install vllm), several times "
-                          "faster generation, same predictions.jsonl and report."},
+        metadata={"help": "hf: transformers, any machine; vllm: vLLM on GPU servers (pip install vllm): continuous "
+                          "batching and paged KV cache, same predictions.jsonl and report."},
     )
     vllm_gpu_memory_utilization: float = field(
         default=0.9, metadata={"help": "vllm: share of GPU memory vLLM may take for weights and KV cache (0-1]."}
