@@ -171,6 +171,7 @@ def _adapter(folder, **config):
     (["--quantization_bit", "4"], "does not quantise with bitsandbytes"),
     (["--rope_scaling", "linear", "--rope_scaling_factor", "2"], "rope_scaling with infer_backend vllm"),
     (["--new_special_tokens", "<诊断>"], "new_special_tokens / resize_vocab with infer_backend vllm"),
+    (["--vllm_tensor_parallel_size", "0"], "vllm_tensor_parallel_size must be at least 1"),
     (["--vllm_gpu_memory_utilization", "1.5"], r"share of GPU memory in \(0, 1\]"),
 ])
 def test_what_vllm_cannot_serve_is_refused(fake_vllm, extra, message):

@@ -133,16 +133,16 @@ def run_ppl(args: EvalArguments) -> dict[str, Any]:
     progress = tqdm(total=len(texts), desc="Perplexity", unit="text")
     for first in range(0, len(texts), TEXTS_PER_CALL):  # blocks of many texts per call: the engine batches them
         chunk = texts[first : first + TEXTS_PER_CALL]
-        blocks, owners = [], []
-        for number, item in enumerate(chunk):
+        blocks, counts = [], []
+        for item in chunk:
             ids = tokenizer(item.text + eos, add_special_tokens=False)["input_ids"]
-            for start in range(0, len(ids), args.data.cutoff_len):
-                blocks.append(ids[start : start + args.data.cutoff_len])
-                owners.append(number)
-        scored = engine.sequence_nll(blocks)
-        for number, item in enumerate(chunk):
-            mine = [pair for pair, owner in zip(scored, owners) if owner == number]
-            nll, tokens = sum(value for value, _ in mine), sum(count for _, count in mine)
+            own = [ids[start : start + args.data.cutoff_len] for start in range(0, len(ids), args.data.cutoff_len)]
+            blocks += own
+            counts.append(len(own))
+        scored = iter(engine.sequence_nll(blocks))
+        for item, count in zip(chunk, counts):
+            mine = [next(scored) for _ in range(count)]
+            nll, tokens = sum(value for value, _ in mine), sum(n for _, n in mine)
             records.append({"id": item.id, "category": item.category, "nll": nll, "tokens": tokens,
                             "perplexity": math.exp(min(nll / max(tokens, 1), 50.0))})
         progress.update(len(chunk))

@@ -236,8 +236,9 @@ def score_by_likelihood(
 #  10 bracketed       （C） / (C) / 【C】
 #  11 leading         C. 利福平 / C、利福平 / A和B / C   (text starts with the letter and a delimiter)
 #  12 bare            c / c.                           (the whole text is letters, any case)
-# Markdown emphasis (**C**), backticks and quotes are removed first. A reply that repeats the option list
-# ("A. …\nB. …") is read by the explicit cues (1-7) only: its leading letter is not a choice.
+# Markdown emphasis (**C**), backticks and quotes are removed first. A reply that opens by repeating the option
+# list ("A. …\nB. …") skips the positional patterns (8, 10-12) and the option-text fallback: its first line
+# is not a choice.
 # Then, with `options`, the option-text fallback. Weak cues (5-11) skip a letter that is being ruled out, so
 # "A项错误" is not a choice. Letters glued to other ASCII letters or digits never match ("Because", "B12").
 # Lower-case letters count only after a Chinese cue or alone, so English words like "a" stay words.

@@ -15,6 +15,7 @@ from .vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_
 logger = get_logger(__name__)
 
 OUTPUT_LAYER_NAMES = ("lm_head", "output_layer", "embed_out")
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")  # model.layers.11.mlp... -> 11
 
 
 def _split(value: str | None) -> list[str]:
@@ -100,32 +101,34 @@ def check_freeze_names(model: Any, args: FinetuningArguments) -> tuple[range, li
         raise ConfigError(f"freeze_trainable_layers={count}: the model has {num_layers} layers; use 1..{num_layers} "
                           f"(last N) or -1..-{num_layers} (first N).")
     layer_ids = range(num_layers - count, num_layers) if count > 0 else range(-count)
-    layer_pattern = re.compile(r"\.(\d+)\.")
     in_layer_modules = sorted({  # every module name between the layer index and the parameter: mlp, self_attn, q_proj, ...
-        part for name, _ in model.named_parameters() if (match := layer_pattern.search(name))
+        part for name, _ in model.named_parameters() if (match := _LAYER_INDEX.search(name))
         for part in name[match.end():].split(".")[:-1]
     })
     modules = _split(args.freeze_trainable_modules)
     if modules != ["all"]:
         _check_names(modules, in_layer_modules, "freeze_trainable_modules")
     extra = _split(args.freeze_extra_modules)
-    top_level = sorted({name.split(".")[-2] for name, _ in model.named_parameters() if not layer_pattern.search(name)})
+    top_level = sorted({name.split(".")[-2] for name, _ in model.named_parameters() if not _LAYER_INDEX.search(name)})
     _check_names(extra, top_level, "freeze_extra_modules")
     return layer_ids, modules, extra
 
 
 def _apply_freeze(model: Any, args: FinetuningArguments) -> None:
     layer_ids, modules, extra = check_freeze_names(model, args)
-    layer_pattern = re.compile(r"\.(\d+)\.")
     wanted_layers = {str(i) for i in layer_ids}
     for name, param in model.named_parameters():
-        match = layer_pattern.search(name)
+        match = _LAYER_INDEX.search(name)
         if match:
             in_scope = match.group(1) in wanted_layers
             train = in_scope and (modules == ["all"] or any(f".{m}." in f".{name}" for m in modules))
         else:
             train = any(f".{m}." in f".{name}" for m in extra)
         param.requires_grad_(train)
+
+
+def _numel(param: Any) -> int:
+    return getattr(param, "ds_numel", param.numel())  # a ZeRO-3 shard placeholder has numel 0
 
 
 def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool,
@@ -148,9 +151,8 @@ def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArgumen
             if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
                 param.data = param.data.float()
     if is_trainable:
-        size = lambda p: getattr(p, "ds_numel", p.numel())  # noqa: E731 - a ZeRO-3 shard placeholder has numel 0
-        trainable = sum(size(p) for p in model.parameters() if p.requires_grad)
-        total = sum(size(p) for p in model.parameters())
+        trainable = sum(_numel(p) for p in model.parameters() if p.requires_grad)
+        total = sum(_numel(p) for p in model.parameters())
         logger.info("Trainable parameters: %s of %s (%.4f%%), finetuning type %s.",
                     f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1), args.finetuning_type)
     return model

@@ -30,12 +30,11 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
     if last:
         logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
         return str(last)
-    leftovers = [path for path in output_dir.iterdir() if not _is_run_leftover(path)]
-    if not leftovers and any(output_dir.iterdir()):
+    contents = list(output_dir.iterdir())
+    if contents and all(_is_run_leftover(path) for path in contents):
         logger.info("%s holds only the logs of a run stopped before its first checkpoint: training from the start "
                     "(incomplete checkpoints stay aside).", output_dir)
-        return None
-    if leftovers:
+    elif contents:
         raise ConfigError(
             f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
             "or set overwrite_output_dir: true to train into it anyway."
