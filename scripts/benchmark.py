@@ -31,6 +31,12 @@ def _sft_source() -> tuple[str, str, str]:
     return str(ROOT / "data"), "medical_sft_sample", "data/medical_sft_sample.json"
 
 
+def _sft_template():
+    from llmtuner.data.template_registry import get_template
+
+    return get_template("shuzhiqihuang")
+
+
 def _data_setup(cutoff_len: int, packing: bool = False):
     import datasets
     from transformers import AutoTokenizer
@@ -40,8 +46,9 @@ def _data_setup(cutoff_len: int, packing: bool = False):
 
     datasets.disable_progress_bars()
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_tiny_model()))
+    _sft_template().fix_tokenizer(tokenizer)  # as the training workflow does before the data pipeline runs
     dataset_dir, name, _ = _sft_source()
-    return tokenizer, DataArguments(template="shuzhiqihuang", dataset=name, dataset_dir=dataset_dir, cutoff_len=cutoff_len, packing=packing)
+    return tokenizer, DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff_len, packing=packing)
 
 
 def probe_cached(cache_dir: str, cutoff_len: int) -> None:
@@ -50,7 +57,7 @@ def probe_cached(cache_dir: str, cutoff_len: int) -> None:
 
     tokenizer, data_args = _data_setup(cutoff_len)
     start = time.perf_counter()
-    prepare_datasets(tokenizer, data_args, "sft", cache_dir=cache_dir)
+    prepare_datasets(tokenizer, data_args, "sft", template=_sft_template(), cache_dir=cache_dir)
     print(time.perf_counter() - start)
 
 
@@ -64,7 +71,7 @@ def bench_data(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as cache_dir:
         start = time.perf_counter()
-        prepared = prepare_datasets(tokenizer, data_args, "sft", cache_dir=cache_dir)
+        prepared = prepare_datasets(tokenizer, data_args, "sft", template=_sft_template(), cache_dir=cache_dir)
         cold = time.perf_counter() - start
         # A re-run is a new process: measure it as one, so nothing cached in memory flatters the figure.
         probe = subprocess.run([sys.executable, __file__, "--probe_cached", cache_dir, "--cutoff_len", str(args.cutoff_len)],
@@ -72,8 +79,8 @@ def bench_data(args: argparse.Namespace) -> list[Row]:
         cached = float(probe.stdout.strip().splitlines()[-1])
         packed_rows = {}
         for cutoff in sorted({args.cutoff_len, 1024}):
-            packed_args = DataArguments(template="shuzhiqihuang", dataset=name, dataset_dir=dataset_dir, cutoff_len=cutoff, packing=True)
-            packed_rows[cutoff] = prepare_datasets(tokenizer, packed_args, "sft", cache_dir=cache_dir).stats["train"].row_lengths
+            packed_args = DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff, packing=True)
+            packed_rows[cutoff] = prepare_datasets(tokenizer, packed_args, "sft", template=_sft_template(), cache_dir=cache_dir).stats["train"].row_lengths
     stats = prepared.stats["train"]
     rows.append(("dataset", f"{label} ({stats.samples} samples, tiny tokenizer)", ""))
     rows.append(("preprocess cold", f"{stats.samples / cold:,.0f} samples/s ({cold:.2f} s)", ""))
@@ -291,8 +298,8 @@ def bench_train(args: argparse.Namespace) -> list[Row]:
     tokenizer, _ = _data_setup(cutoff)
     padding = {}
     for packing in (False, True):
-        data_args = DataArguments(template="shuzhiqihuang", dataset=name, dataset_dir=dataset_dir, cutoff_len=cutoff, packing=packing)
-        stats = prepare_datasets(tokenizer, data_args, "sft").stats["train"]  # also warms the cache the runs read
+        data_args = DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff, packing=packing)
+        stats = prepare_datasets(tokenizer, data_args, "sft", template=_sft_template()).stats["train"]  # also warms the cache the runs read
         padding[packing] = padding_fraction(stats.row_lengths if packing else stats.lengths, batch)
     common = {"model_name_or_path": "embedded", "stage": "sft", "template": "shuzhiqihuang", "dataset": name,
               "dataset_dir": dataset_dir, "cutoff_len": cutoff, "per_device_train_batch_size": batch, "max_steps": steps,

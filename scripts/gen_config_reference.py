@@ -16,7 +16,8 @@ from llmtuner.hparams import (  # noqa: E402
     DataArguments, EvaluationArguments, FinetuningArguments, GeneratingArguments, ModelArguments,
 )
 from llmtuner.hparams.export_args import ExportArguments  # noqa: E402
-from llmtuner.hparams.parser import TRAINING_DEFAULTS, _annotation_name  # noqa: E402
+from llmtuner.hparams.reader import annotation_name, default_text  # noqa: E402
+from llmtuner.hparams.train_parser import TRAINING_DEFAULTS  # noqa: E402
 
 TARGET = ROOT / "docs" / "config_reference.md"
 GROUPS = [
@@ -46,8 +47,7 @@ def render() -> str:
         hints = typing.get_type_hints(cls)
         lines += [f"## {cls.__name__} ({commands})", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for item in dataclasses.fields(cls):
-            default = "required" if item.default is dataclasses.MISSING else repr(item.default)
-            lines.append(f"| `{item.name}` | {_cell(_annotation_name(hints[item.name]))} | `{_cell(default)}` | "
+            lines.append(f"| `{item.name}` | {_cell(annotation_name(hints[item.name]))} | `{_cell(default_text(item))}` | "
                          f"{_cell(item.metadata.get('help', ''))} |")
         lines.append("")
     # transformers' own help texts change between its releases, so they are not copied here (the file would go

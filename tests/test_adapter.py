@@ -2,6 +2,8 @@
 
 import pytest
 
+from types import SimpleNamespace
+
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import FinetuningArguments, ModelArguments
 from llmtuner.model.adapter import init_adapter, linear_module_names
@@ -36,14 +38,14 @@ def test_lora_trains_only_adapters(tiny_model_dir):
 
 
 def test_lora_named_targets_and_additional_target(tiny_model_dir):
-    args = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj", additional_target="embed_tokens")
+    args = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target=["q_proj", "v_proj"], additional_target=["embed_tokens"])
     changed = changed_after_one_step(init_adapter(load(tiny_model_dir), ModelArguments(), args, True))
     assert {n for n in changed if "lora_" in n} and all(("q_proj" in n or "v_proj" in n) for n in changed if "lora_" in n)
     assert any("embed_tokens" in n and "modules_to_save" in n for n in changed)
 
 
 def test_lora_wrong_target_lists_valid_names(tiny_model_dir):
-    args = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target="query_key_value")
+    args = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target=["query_key_value"])
     with pytest.raises(ConfigError, match="query_key_value not found.*Valid names: down_proj, gate_proj, k_proj"):
         init_adapter(load(tiny_model_dir), ModelArguments(), args, True)
 
@@ -57,10 +59,10 @@ def test_freeze_trains_last_layers_only(tiny_model_dir):
 
 
 def test_freeze_named_modules_and_wrong_name(tiny_model_dir):
-    args = FinetuningArguments(finetuning_type="freeze", freeze_trainable_layers=2, freeze_trainable_modules="mlp")
+    args = FinetuningArguments(finetuning_type="freeze", freeze_trainable_layers=2, freeze_trainable_modules=["mlp"])
     changed = changed_after_one_step(init_adapter(load(tiny_model_dir), ModelArguments(), args, True))
     assert changed and all(".mlp." in name for name in changed)
-    bad = FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules="ffn")
+    bad = FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules=["ffn"])
     with pytest.raises(ConfigError, match="ffn not found.*Valid names:.*mlp.*self_attn"):
         init_adapter(load(tiny_model_dir), ModelArguments(), bad, True)
 
@@ -102,9 +104,10 @@ def expanded_setup(tiny_model_dir, finetuning_type="lora", **finetuning):
     tokenizer = load_tokenizer(model_args)
     base_size = len(tokenizer)
     assert tokenizer.add_tokens(NEW_TOKENS) == len(NEW_TOKENS)
-    model = load_model(model_args, tokenizer, is_trainable=True)
+    model, resized = load_model(model_args, tokenizer, is_trainable=True)
+    assert resized and not model_args.resize_vocab  # load_model says so and leaves the arguments alone
     args = FinetuningArguments(finetuning_type=finetuning_type, lora_alpha=16, **finetuning)
-    return model_args, tokenizer, init_adapter(model, model_args, args, True), base_size
+    return model_args, tokenizer, init_adapter(model, model_args, args, True, vocab_changed=resized), base_size
 
 
 def step_on_new_tokens(model, tokenizer):
@@ -125,8 +128,7 @@ def test_expanded_vocab_lora_trains_embeddings_and_reloads(tiny_model_dir, tmp_p
 
     from llmtuner.model.loader import load_model
 
-    model_args, tokenizer, model, base_size = expanded_setup(tiny_model_dir, lora_target="q_proj,v_proj")
-    assert model_args.resize_vocab  # set by the automatic resize, without being asked
+    model_args, tokenizer, model, base_size = expanded_setup(tiny_model_dir, lora_target=["q_proj", "v_proj"])
     rows = model.get_input_embeddings().weight.shape[0]
     assert rows >= len(tokenizer) and rows % 64 == 0
     config = model.peft_config["default"]
@@ -146,7 +148,7 @@ def test_expanded_vocab_lora_trains_embeddings_and_reloads(tiny_model_dir, tmp_p
         expected = model(input_ids=ids).logits
     model.save_pretrained(str(tmp_path / "adapter"))
     fresh_args = ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32")
-    fresh = load_model(fresh_args, tokenizer, is_trainable=False)  # resized to the tokenizer again
+    fresh, _ = load_model(fresh_args, tokenizer, is_trainable=False)  # resized to the tokenizer again
     reloaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter"))
     with torch.no_grad():
         assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
@@ -166,7 +168,7 @@ def test_trainer_saves_expanded_vocab_adapter_once(tiny_model_dir, tmp_path, tra
 
     trainer_class = {"pt": "PTTrainer", "sft": "SFTTrainer"}[trainer_module]
     trainer_type = getattr(importlib.import_module(f"llmtuner.train.{trainer_module}.trainer"), trainer_class)
-    _, tokenizer, model, _ = expanded_setup(tiny_model_dir, lora_target="q_proj,v_proj")
+    _, tokenizer, model, _ = expanded_setup(tiny_model_dir, lora_target=["q_proj", "v_proj"])
     ids = step_on_new_tokens(model, tokenizer)
     model.eval()
     with torch.no_grad():
@@ -182,7 +184,7 @@ def test_trainer_saves_expanded_vocab_adapter_once(tiny_model_dir, tmp_path, tra
     rows, width = model.get_input_embeddings().weight.shape
     assert saved.stat().st_size < 2.2 * rows * width * 4  # the two trained copies, not six matrices
     assert (tmp_path / "adapter" / "tokenizer_config.json").is_file() and (tmp_path / "adapter" / "training_args.bin").is_file()
-    fresh = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32"), tokenizer, is_trainable=False)
+    fresh, _ = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32"), tokenizer, is_trainable=False)
     reloaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).eval()
     with torch.no_grad():
         assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
@@ -205,15 +207,15 @@ def test_explicit_additional_target_wins_and_untied_heads_are_both_saved(tiny_mo
 
     from llmtuner.model.vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings
 
-    resized = ModelArguments(resize_vocab=True)
-    explicit = FinetuningArguments(finetuning_type="lora", additional_target="q_proj")
-    assert not needs_trainable_embeddings(resized, explicit)
-    assert needs_trainable_embeddings(resized, FinetuningArguments(finetuning_type="lora"))
-    assert not needs_trainable_embeddings(ModelArguments(), FinetuningArguments(finetuning_type="lora"))
+    explicit = FinetuningArguments(finetuning_type="lora", additional_target=["q_proj"])
+    assert not needs_trainable_embeddings(True, explicit)
+    assert needs_trainable_embeddings(True, FinetuningArguments(finetuning_type="lora"))
+    assert not needs_trainable_embeddings(False, FinetuningArguments(finetuning_type="lora"))
     untied = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32, tie_word_embeddings=False)
     assert embedding_module_names(untied) == ["model.embed_tokens", "lm_head"]
     assert not lora_tie_embeddings(untied, ["model.embed_tokens", "lm_head"])
-    model = init_adapter(untied, resized, FinetuningArguments(finetuning_type="lora", lora_alpha=16), True)
+    model = init_adapter(untied, ModelArguments(), FinetuningArguments(finetuning_type="lora", lora_alpha=16), True,
+                         vocab_changed=True)
     assert set(model.peft_config["default"].modules_to_save) == {"model.embed_tokens", "lm_head"}
     assert {n.split(".modules_to_save")[0].split(".")[-1] for n, p in model.named_parameters()
             if p.requires_grad and "modules_to_save" in n} == {"embed_tokens", "lm_head"}
@@ -228,15 +230,15 @@ def test_module_names_are_checked_from_the_config_alone(tiny_model_dir, tmp_path
     shutil.copy(tiny_model_dir / "config.json", tmp_path / "config.json")
     model_args = ModelArguments(model_name_or_path=str(tmp_path))
     with pytest.raises(ConfigError, match=r"lora_target: qkv_proj not found in this model\. Valid names: .*q_proj"):
-        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target="q_proj,qkv_proj"))
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target=["q_proj", "qkv_proj"]))
     with pytest.raises(ConfigError, match="additional_target: embeddings not found"):
-        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", additional_target="embeddings"))
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", additional_target=["embeddings"]))
     with pytest.raises(ConfigError, match="freeze_trainable_layers=99"):
         check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_layers=99))
     with pytest.raises(ConfigError, match="freeze_trainable_modules: attention not found"):
-        check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules="attention"))
-    check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target="q_proj,v_proj"))
-    check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules="mlp"))
+        check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules=["attention"]))
+    check_module_names_early(model_args, FinetuningArguments(finetuning_type="lora", lora_target=["q_proj", "v_proj"]))
+    check_module_names_early(model_args, FinetuningArguments(finetuning_type="freeze", freeze_trainable_modules=["mlp"]))
 
 
 # --- LoRA variants and adapter resumption --------------------------------------------------------------
@@ -249,7 +251,7 @@ def lora_layer(model):
 def test_rslora_scales_by_the_square_root_of_the_rank(tiny_model_dir):
     for rslora, expected in ((False, 16 / 4), (True, 16 / 2)):
         model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
-            finetuning_type="lora", lora_rank=4, lora_alpha=16, lora_target="q_proj", use_rslora=rslora), True)
+            finetuning_type="lora", lora_rank=4, lora_alpha=16, lora_target=["q_proj"], use_rslora=rslora), True)
         assert lora_layer(model).scaling["default"] == expected
 
 
@@ -259,7 +261,7 @@ def test_loraplus_gives_b_matrices_a_larger_learning_rate(tiny_model_dir):
     from llmtuner.train.common import make_optimizer
 
     model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
-        finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj"), True)
+        finetuning_type="lora", lora_alpha=16, lora_target=["q_proj", "v_proj"]), True)
     args = SimpleNamespace(finetuning=FinetuningArguments(finetuning_type="lora", loraplus_lr_ratio=16.0))
     optimizer = make_optimizer(model, args, SimpleNamespace(learning_rate=1e-4, weight_decay=0.0))
     names = {id(p): n for n, p in model.named_parameters()}
@@ -275,7 +277,7 @@ def _trained_adapter(tiny_model_dir, folder):
 
     torch.manual_seed(0)
     model = init_adapter(load(tiny_model_dir), ModelArguments(), FinetuningArguments(
-        finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj"), True)
+        finetuning_type="lora", lora_alpha=16, lora_target=["q_proj", "v_proj"]), True)
     for name, param in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param, std=0.05)  # as if trained: B is zero at initialisation
@@ -290,15 +292,15 @@ def test_resume_an_adapter_or_stack_a_new_one_on_it(tiny_model_dir, tmp_path):
     ids = torch.tensor([[5, 17, 99, 300, 41]])
     with torch.no_grad():
         expected = trained(input_ids=ids).logits
-    finetuning = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target="q_proj,v_proj")
-    resumed = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=str(tmp_path / "first")), finetuning, True)
+    finetuning = FinetuningArguments(finetuning_type="lora", lora_alpha=16, lora_target=["q_proj", "v_proj"])
+    resumed = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=[str(tmp_path / "first")]), finetuning, True)
     trainable = {n for n, p in resumed.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)  # the saved adapter trains on
     with torch.no_grad():
         assert torch.allclose(resumed.eval()(input_ids=ids).logits, expected, atol=1e-5)
 
     finetuning.create_new_adapter = True
-    stacked = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=str(tmp_path / "first")), finetuning, True)
+    stacked = init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=[str(tmp_path / "first")]), finetuning, True)
     new_b = [p for n, p in stacked.named_parameters() if "lora_B" in n]
     assert new_b and all(not p.any() for p in new_b)  # a fresh adapter on top of the merged one
     with torch.no_grad():
@@ -306,24 +308,26 @@ def test_resume_an_adapter_or_stack_a_new_one_on_it(tiny_model_dir, tmp_path):
 
 
 def test_new_special_tokens_are_single_tokens_with_trainable_embeddings(tiny_model_dir):
-    from llmtuner.model.loader import load_model, load_tokenizer
+    from llmtuner.hparams import parse_train_args
+    from llmtuner.model.loader import load_tokenizer
+    from llmtuner.train.preamble import build_model
 
-    model_args = ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32", new_special_tokens="<诊断>,<处方>")
-    tokenizer = load_tokenizer(model_args)
-    assert model_args.resize_vocab
+    config = parse_train_args(config={"model_name_or_path": str(tiny_model_dir), "dtype": "float32", "template": "qwen",
+                                      "new_special_tokens": "<诊断>, <处方>", "dataset": "d", "output_dir": "unused"})
+    tokenizer = load_tokenizer(config.model)
     ids = tokenizer.encode("<诊断>气虚<处方>", add_special_tokens=False)
     assert ids[0] >= 8000 and ids[-1] >= 8000 and tokenizer.decode(ids[:1]) == "<诊断>"
-    model = load_model(model_args, tokenizer, is_trainable=True)
+    model = build_model(config, tokenizer, SimpleNamespace(do_train=True))  # what every training stage calls
     assert model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
-    model = init_adapter(model, model_args, FinetuningArguments(finetuning_type="lora", lora_alpha=16), True)
     assert any("embed_tokens.modules_to_save" in n for n, p in model.named_parameters() if p.requires_grad)
+    assert not config.model.resize_vocab  # nothing wrote into the arguments
 
 
 @pytest.mark.parametrize(("kind", "factor"), [("linear", 2.0), ("dynamic", 3.0), ("yarn", 4.0)])
 def test_rope_scaling_reaches_the_model_config(tiny_model_dir, tiny_tokenizer, kind, factor):
     from llmtuner.model.loader import load_model
 
-    model = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32", rope_scaling=kind,
+    model, _ = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir), dtype="float32", rope_scaling=kind,
                                       rope_scaling_factor=factor), tiny_tokenizer, is_trainable=False)
     rope = model.config.rope_parameters
     assert rope["rope_type"] == kind and rope["factor"] == factor

@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from llmtuner.hparams import parse_args
+from llmtuner.hparams import parse_train_args
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_config_is_valid(config: Path):
-    args = parse_args([str(config)])
+    args = parse_train_args([str(config)])
     assert args.model.model_name_or_path and args.training["output_dir"]
 
 

@@ -31,7 +31,7 @@ def alpaca_dir(tmp_path):
 
 
 def test_alpaca_to_messages(alpaca_dir):
-    train = load(alpaca_dir, dataset="qa")["train"]
+    train = load(alpaca_dir, dataset=["qa"])["train"]
     assert len(train) == 10
     assert train[1]["_messages"] == [{"role": "user", "content": "问题1\n补充"}, {"role": "assistant", "content": "回答1"}]
     assert train[0]["_system"] is None
@@ -41,7 +41,7 @@ def test_alpaca_history_and_system(tmp_path):
     rows = [{"instruction": "再问", "input": "", "output": "再答", "system": "你是医生", "history": [["问", "答"]]}]
     (tmp_path / "h.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     write_registry(tmp_path, {"h": {"file_name": "h.json", "columns": {"system": "system", "history": "history"}}})
-    row = load(tmp_path, dataset="h")["train"][0]
+    row = load(tmp_path, dataset=["h"])["train"][0]
     assert [m["content"] for m in row["_messages"]] == ["问", "答", "再问", "再答"]
     assert row["_system"] == "你是医生"
 
@@ -49,7 +49,7 @@ def test_alpaca_history_and_system(tmp_path):
 def test_alpaca_file_by_path_uses_its_history_and_system(tmp_path):
     rows = [{"instruction": "再问", "input": "", "output": "再答", "system": "你是医生", "history": [["问", "答"]]}]
     (tmp_path / "mine.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    row = load(tmp_path, dataset=str(tmp_path / "mine.json"))["train"][0]
+    row = load(tmp_path, dataset=[str(tmp_path / "mine.json")])["train"][0]
     assert [m["content"] for m in row["_messages"]] == ["问", "答", "再问", "再答"]
     assert row["_system"] == "你是医生"
 
@@ -59,7 +59,7 @@ def test_unmapped_history_and_system_columns_are_reported(tmp_path, caplog):
     (tmp_path / "h.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     write_registry(tmp_path, {"h": {"file_name": "h.json"}})  # LLaMA-Factory semantics: unmapped, so unused
     with caplog.at_level("WARNING"):
-        row = load(tmp_path, dataset="h")["train"][0]
+        row = load(tmp_path, dataset=["h"])["train"][0]
     assert [m["content"] for m in row["_messages"]] == ["再问", "再答"]
     assert 'has system and history column(s)' in caplog.text and '"system": "system", "history": "history"' in caplog.text
     assert "你是医生" not in caplog.text  # names the columns, never the contents
@@ -74,7 +74,7 @@ def test_sharegpt_with_system_and_custom_tags(tmp_path):
         "m": {"file_name": "m.jsonl", "formatting": "sharegpt", "columns": {"messages": "msgs"},
               "tags": {"role_tag": "r", "content_tag": "c", "user_tag": "u", "assistant_tag": "b"}},
     })
-    train = load(tmp_path, dataset="s,m")["train"]
+    train = load(tmp_path, dataset=["s", "m"])["train"]
     assert train[0]["_system"] == "S" and train[0]["_messages"][0] == {"role": "user", "content": "Q"}
     assert train[1]["_messages"][1] == {"role": "assistant", "content": "A2"}
 
@@ -102,7 +102,7 @@ def test_file_types(tmp_path, kind):
         frame.iloc[1:].to_json(tmp_path / "parts" / "b.jsonl", orient="records", lines=True)
         entry = {"file_name": "parts"}
     write_registry(tmp_path, {"d": entry})
-    train = load(tmp_path, dataset="d")["train"]
+    train = load(tmp_path, dataset=["d"])["train"]
     assert len(train) == 2
     first = train[0]["_messages"]
     if kind == "txt":
@@ -116,7 +116,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     write_registry(tmp_path, {"bad": {"file_name": "bad.jsonl"}})
     with pytest.raises(DataError, match=r"bad\.jsonl line 3: not valid JSON"):
-        load(tmp_path, dataset="bad")
+        load(tmp_path, dataset=["bad"])
 
 
 def test_a_field_that_changes_type_names_file_line_and_field(tmp_path):
@@ -124,21 +124,21 @@ def test_a_field_that_changes_type_names_file_line_and_field(tmp_path):
     (tmp_path / "mixed.jsonl").write_text("\n".join(lines) + "\n")
     write_registry(tmp_path, {"mixed": {"file_name": "mixed.jsonl"}})
     with pytest.raises(DataError, match=r"mixed\.jsonl line 3: field 'output' is a number, but a string in line 1"):
-        load(tmp_path, dataset="mixed")
+        load(tmp_path, dataset=["mixed"])
 
 
 def test_a_csv_row_with_extra_fields_names_file_and_line(tmp_path):
     (tmp_path / "bad.csv").write_text("instruction,output\nq1,a1\nq2,a2,多余的字段\n", encoding="utf-8")
     write_registry(tmp_path, {"bad": {"file_name": "bad.csv"}})
     with pytest.raises(DataError, match=r"bad\.csv line 3: 3 fields, but the header has 2 \(instruction, output\)"):
-        load(tmp_path, dataset="bad")
+        load(tmp_path, dataset=["bad"])
 
 
 def test_missing_column_names_it_and_the_fix(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps([{"question": "q", "answer": "a"}]))
     write_registry(tmp_path, {"d": {"file_name": "d.json"}})
     with pytest.raises(DataError) as error:
-        load(tmp_path, dataset="d")
+        load(tmp_path, dataset=["d"])
     message = str(error.value)
     assert "'instruction'" in message and "['answer', 'question']" in message and '"columns"' in message
 
@@ -148,9 +148,9 @@ def test_empty_dataset(tmp_path):
     (tmp_path / "z.jsonl").write_text("")
     write_registry(tmp_path, {"e": {"file_name": "e.json"}, "z": {"file_name": "z.jsonl"}})
     with pytest.raises(DataError, match="has no samples"):
-        load(tmp_path, dataset="e")
+        load(tmp_path, dataset=["e"])
     with pytest.raises(DataError, match="is empty"):
-        load(tmp_path, dataset="z")
+        load(tmp_path, dataset=["z"])
 
 
 @pytest.mark.parametrize(
@@ -169,13 +169,13 @@ def test_bad_role_order_names_dataset_sample_and_turn(tmp_path, turns, expected)
     (tmp_path / "c.json").write_text(json.dumps([good, bad]))
     write_registry(tmp_path, {"dialogues": {"file_name": "c.json", "formatting": "sharegpt"}})
     with pytest.raises(DataError, match=r"Dataset 'dialogues', " + expected):
-        load(tmp_path, dataset="dialogues")
+        load(tmp_path, dataset=["dialogues"])
 
 
 def test_max_samples_val_size_and_concat(alpaca_dir):
-    splits = load(alpaca_dir, dataset="qa,qa", max_samples=4, val_size=0.25)
+    splits = load(alpaca_dir, dataset=["qa", "qa"], max_samples=4, val_size=0.25)
     assert len(splits["train"]) + len(splits["eval"]) == 8 and len(splits["eval"]) == 2
-    splits = load(alpaca_dir, dataset="qa", val_size=3)
+    splits = load(alpaca_dir, dataset=["qa"], val_size=3)
     assert len(splits["eval"]) == 3
 
 
@@ -184,14 +184,14 @@ def test_interleave_with_probabilities(tmp_path):
         rows = [{"instruction": f"{prefix}{i}", "output": "x"} for i in range(200)]
         (tmp_path / f"{name}.json").write_text(json.dumps(rows))
     write_registry(tmp_path, {"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}})
-    train = load(tmp_path, dataset="a,b", mix_strategy="interleave_under", interleave_probs="0.8,0.2")["train"]
+    train = load(tmp_path, dataset=["a", "b"], mix_strategy="interleave_under", interleave_probs=[0.8, 0.2])["train"]
     firsts = [row["_messages"][0]["content"][0] for row in train]
     share_a = firsts.count("A") / len(firsts)
     assert 0.7 < share_a < 0.9 and len(firsts) < 400  # stops when the first dataset runs out
 
 
 def test_streaming_gives_iterable(alpaca_dir):
-    splits = load(alpaca_dir, dataset="qa", streaming=True, val_size=2)
+    splits = load(alpaca_dir, dataset=["qa"], streaming=True, val_size=2)
     import datasets
 
     assert isinstance(splits["train"], datasets.IterableDataset)
@@ -199,8 +199,8 @@ def test_streaming_gives_iterable(alpaca_dir):
 
 
 def test_rerun_hits_the_cache(alpaca_dir):
-    first = load(alpaca_dir, dataset="qa")["train"]
-    second = load(alpaca_dir, dataset="qa")["train"]
+    first = load(alpaca_dir, dataset=["qa"])["train"]
+    second = load(alpaca_dir, dataset=["qa"])["train"]
     assert first.cache_files and first.cache_files == second.cache_files
     assert first._fingerprint == second._fingerprint
 
@@ -212,11 +212,11 @@ def test_deidentify_scrubs_before_tokenisation_and_counts(tmp_path):
     ]
     (tmp_path / "qa.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     write_registry(tmp_path, {"qa": {"file_name": "qa.json"}})
-    train = load(tmp_path, dataset="qa", deidentify=True)["train"]
+    train = load(tmp_path, dataset=["qa"], deidentify=True)["train"]
     assert train[0]["_messages"][0]["content"] == "患者[姓名]，男，45岁，手机[手机号]，咳嗽三天怎么办？"
     assert train[1]["_messages"][0]["content"] == rows[1]["instruction"]  # a dosage is not an identifier
     assert train[1]["_messages"][1]["content"] == "住院号：[病历号] 的化验已出。"
     assert train[0]["_pii"]["name"] == 1 and train[0]["_pii"]["mobile"] == 1
     assert train[1]["_pii"]["record_number"] == 1 and train[1]["_pii"]["name"] == 0
-    plain = load(tmp_path, dataset="qa")["train"]
+    plain = load(tmp_path, dataset=["qa"])["train"]
     assert "_pii" not in plain.column_names and "张三" in plain[0]["_messages"][0]["content"]

@@ -28,7 +28,7 @@ LLAMA_FACTORY_INFO = {
 
 def test_llama_factory_dataset_info_loads_unchanged(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps(LLAMA_FACTORY_INFO), encoding="utf-8")
-    attrs = {a.name: a for a in get_dataset_attrs(",".join(LLAMA_FACTORY_INFO), str(tmp_path))}
+    attrs = {a.name: a for a in get_dataset_attrs(list(LLAMA_FACTORY_INFO), str(tmp_path))}
     assert attrs["alpaca_zh_demo"].formatting == "alpaca" and attrs["alpaca_zh_demo"].column("response") == "output"
     assert attrs["mllm_demo"].tag("role_tag") == "role" and attrs["mllm_demo"].tag("system_tag") == "system"
     assert attrs["glaive_toolcall_zh_demo"].tag("user_tag") == "human"  # LLaMA-Factory's default tags
@@ -46,29 +46,29 @@ def test_project_registry_is_complete():
 
 def test_shared_registry_via_dataset_dir():
     data_dir = shared_path("data")
-    attrs = get_dataset_attrs("medical_sft,medical_sft_sharegpt,medical_pt", str(data_dir))
+    attrs = get_dataset_attrs(["medical_sft", "medical_sft_sharegpt", "medical_pt"], str(data_dir))
     assert [a.formatting for a in attrs] == ["alpaca", "sharegpt", "alpaca"]
 
 
 def test_unknown_dataset_lists_registered(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}}))
     with pytest.raises(ConfigError, match=r"Unknown dataset 'c'.*Registered datasets: a, b"):
-        get_dataset_attrs("a,c", str(tmp_path))
+        get_dataset_attrs(["a", "c"], str(tmp_path))
 
 
 def test_eval_only_format_is_refused_for_training(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mcq": {"file_name": "m.json", "formatting": "mcq"}}))
     with pytest.raises(ConfigError, match="for evaluation, not training"):
-        get_dataset_attrs("mcq", str(tmp_path))
+        get_dataset_attrs(["mcq"], str(tmp_path))
 
 
 def test_entry_without_location_and_broken_registry(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"x": {"columns": {}}}))
     with pytest.raises(DataError, match="neither `file_name` nor `hf_hub_url`"):
-        get_dataset_attrs("x", str(tmp_path))
+        get_dataset_attrs(["x"], str(tmp_path))
     (tmp_path / "dataset_info.json").write_text('{"x": {"file_name": "a.json"},\n "y": }')
     with pytest.raises(DataError, match="line 2"):
-        get_dataset_attrs("x", str(tmp_path))
+        get_dataset_attrs(["x"], str(tmp_path))
 
 
 def test_paths_infer_their_format(tmp_path):
@@ -76,7 +76,7 @@ def test_paths_infer_their_format(tmp_path):
     (tmp_path / "qa.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
     (tmp_path / "corpus.txt").write_text("text\n")
     chat, qa, corpus = get_dataset_attrs(
-        f"{tmp_path / 'chat.json'},{tmp_path / 'qa.json'},{tmp_path / 'corpus.txt'}", str(tmp_path)
+        [str(tmp_path / name) for name in ("chat.json", "qa.json", "corpus.txt")], str(tmp_path)
     )
     assert chat.formatting == "sharegpt" and chat.tag("role_tag") == "role"
     assert qa.formatting == "alpaca" and qa.column("prompt") == "instruction"

@@ -85,7 +85,7 @@ def test_qa_on_vllm_writes_the_hf_records(tmp_path, tiny_model_dir, fake_vllm, l
     assert llm["generation_config"] == "vllm"  # stop and sampling settings are ours, not the model folder's
     [params] = [kwargs for kind, kwargs in fake_vllm.CREATED if kind == "SamplingParams"]
     assert params["temperature"] == 0.0 and params["max_tokens"] == 12 and "top_p" not in params
-    from llmtuner.data.template import get_template
+    from llmtuner.data.template_registry import get_template
     from llmtuner.eval.engine import load_tokenizer_and_template
 
     tokenizer, _ = load_tokenizer_and_template(parse_eval_args(["--model_name_or_path", "embedded", "--template",

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import ROOT, shared_path
 
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.eval.mcq import (
     MULTI_INSTRUCTION,
     SINGLE_INSTRUCTION,

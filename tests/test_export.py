@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, shared_path
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import parse_export_args
 
@@ -364,3 +364,32 @@ def test_cli_end_to_end(tmp_path, eval_dir):
     plan = plan_export(parse_export_args(["--model_name_or_path", "embedded", "--adapter_name_or_path", str(adapter),
                                           "--template", "shuzhiqihuang", "--export_dir", str(tmp_path / "release2")]))
     assert plan.qlora and plan.merge_dtype == "fp32" and plan.datasets == "qa"
+
+
+def test_template_defaults_to_the_recorded_one_and_another_is_refused(tiny_model_dir, lora_adapter, tmp_path):
+    """A release must get the chat format its adapter was trained with (llmtuner_args.json records it)."""
+    import shutil
+
+    from llmtuner.export.preflight import plan_export
+
+    adapter = tmp_path / "recorded"
+    shutil.copytree(lora_adapter, adapter)
+    record = {"data": {"template": "qwen2.5", "default_system": "你是中医助手。"}}  # an alias of qwen
+    (adapter / "llmtuner_args.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+    def plan(*flags):
+        return plan_export(parse_export_args(["--model_name_or_path", str(tiny_model_dir), "--adapter_name_or_path",
+                                              str(adapter), "--export_dir", str(tmp_path / "out"), *flags]))
+
+    recorded = plan().template
+    assert recorded.name == "qwen" and recorded.default_system == "你是中医助手。"
+    assert plan("--template", "qwen").template.default_system == "你是中医助手。"  # the same family under its name
+    with pytest.raises(ConfigError, match="template 'shuzhiqihuang' differs from 'qwen2.5'.*force_template"):
+        plan("--template", "shuzhiqihuang")
+    with pytest.raises(ConfigError, match="default_system differs"):
+        plan("--default_system", "You are a helpful assistant.")
+    forced = plan("--template", "shuzhiqihuang", "--force_template").template
+    assert forced.name == "shuzhiqihuang" and forced.default_system == get_template("shuzhiqihuang").default_system
+    (adapter / "llmtuner_args.json").unlink()
+    with pytest.raises(ConfigError, match="template is missing and no adapter records one"):
+        plan()

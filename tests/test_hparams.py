@@ -8,8 +8,8 @@ import pytest
 
 from conftest import ROOT
 from llmtuner.extras.errors import ConfigError
-from llmtuner.hparams import format_help, parse_args
-from llmtuner.hparams.parser import ARGUMENT_GROUPS
+from llmtuner.hparams import format_train_help, parse_train_args
+from llmtuner.hparams.train_parser import TRAIN_GROUPS
 from llmtuner.hparams.training_fields import training_field_docs
 
 BASE = ["--model_name_or_path", "m", "--template", "qwen", "--dataset", "d", "--output_dir", "o"]
@@ -22,7 +22,7 @@ def test_yaml_file_then_flags_override(tmp_path):
         "learning_rate: 1e-4\nlora_rank: 16\npacking: true\n",
         encoding="utf-8",
     )
-    args = parse_args([str(config), "--lora_rank", "32", "--packing=false", "--bf16"])
+    args = parse_train_args([str(config), "--lora_rank", "32", "--packing=false", "--bf16"])
     assert args.model.model_name_or_path == "/models/qwen"
     assert args.finetuning.lora_rank == 32 and args.finetuning.lora_alpha == 64  # alpha follows rank
     assert args.data.packing is False
@@ -35,33 +35,33 @@ def test_config_file_after_deepspeed_local_rank(tmp_path):
     """`deepspeed src/train_bash.py CONFIG.yaml` runs `train_bash.py --local_rank=0 CONFIG.yaml`."""
     config = tmp_path / "run.yaml"
     config.write_text("model_name_or_path: m\ntemplate: qwen\ndataset: d\noutput_dir: o\nlora_rank: 16\n", encoding="utf-8")
-    args = parse_args(["--local_rank=1", str(config), "--lora_rank", "4"])
+    args = parse_train_args(["--local_rank=1", str(config), "--lora_rank", "4"])
     assert args.model.model_name_or_path == "m" and args.finetuning.lora_rank == 4
     assert int(args.training["local_rank"]) == 1  # for TrainingArguments, as the launcher meant
     with pytest.raises(ConfigError, match="Unexpected argument 'extra': give at most one config file"):
-        parse_args([str(config), "extra"])
+        parse_train_args([str(config), "extra"])
     with pytest.raises(ConfigError, match="Unexpected argument 'second.yaml'"):
-        parse_args([str(config), "second.yaml"])
+        parse_train_args([str(config), "second.yaml"])
 
 
 def test_json_config(tmp_path):
     config = tmp_path / "run.json"
     config.write_text('{"model_name_or_path": "m", "template": "qwen", "dataset": "d", "output_dir": "o", "cutoff_len": 512}')
-    assert parse_args([str(config)]).data.cutoff_len == 512
+    assert parse_train_args([str(config)]).data.cutoff_len == 512
 
 
 def test_unknown_key_suggests_close_names(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("model_name_or_path: m\nlearning_rat: 1.0e-4\n")
     with pytest.raises(ConfigError) as error:
-        parse_args([str(config)])
+        parse_train_args([str(config)])
     message = str(error.value)
     assert "learning_rat" in message and str(config) in message and "`learning_rate`" in message
 
 
 def test_renamed_transformers4_key_says_new_name():
     with pytest.raises(ConfigError, match="eval_strategy"):
-        parse_args(BASE + ["--evaluation_strategy", "steps"])
+        parse_train_args(BASE + ["--evaluation_strategy", "steps"])
 
 
 @pytest.mark.parametrize(
@@ -83,46 +83,46 @@ def test_renamed_transformers4_key_says_new_name():
 )
 def test_invalid_combinations(flags, expected):
     with pytest.raises(ConfigError, match=expected):
-        parse_args(BASE + flags)
+        parse_train_args(BASE + flags)
 
 
 def test_all_problems_reported_at_once():
     with pytest.raises(ConfigError) as error:
-        parse_args(["--stage", "sft"])
+        parse_train_args(["--stage", "sft"])
     message = str(error.value)
     assert "model_name_or_path is missing" in message and "needs a chat template" in message and "No training data" in message
 
 
 def test_qlora_means_lora_on_4bit():
-    args = parse_args(BASE + ["--finetuning_type", "qlora"])
+    args = parse_train_args(BASE + ["--finetuning_type", "qlora"])
     assert args.finetuning.finetuning_type == "lora" and args.model.quantization_bit == 4
 
 
 def test_preview_needs_no_output_dir():
-    args = parse_args(["--model_name_or_path", "m", "--template", "qwen", "--dataset", "d"], command="preview")
-    assert args.data.dataset == "d"
+    args = parse_train_args(["--model_name_or_path", "m", "--template", "qwen", "--dataset", "d"], command="preview")
+    assert args.data.dataset == ["d"]
 
 
 def test_missing_and_bad_config_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        parse_args([str(tmp_path / "nope.yaml")])
+        parse_train_args([str(tmp_path / "nope.yaml")])
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [1, 2\n")
     with pytest.raises(ConfigError, match=r"(?s)not valid YAML.*line 1"):
-        parse_args([str(bad)])
+        parse_train_args([str(bad)])
 
 
 def test_no_field_is_defined_twice():
-    ours = [name for cls in ARGUMENT_GROUPS for name in cls.__dataclass_fields__]
+    ours = [name for cls in TRAIN_GROUPS for name in cls.__dataclass_fields__]
     assert len(ours) == len(set(ours))
     assert not set(ours) & set(training_field_docs()), "a field shadows a transformers training argument"
 
 
 def test_every_field_has_help():
-    for cls in ARGUMENT_GROUPS:
+    for cls in TRAIN_GROUPS:
         for name, item in cls.__dataclass_fields__.items():
             assert item.metadata.get("help"), f"{cls.__name__}.{name} has no help text"
-    text = format_help()
+    text = format_train_help()
     assert "--lora_rank" in text and "--learning_rate" in text and "--gradient_checkpointing" in text
 
 
@@ -136,13 +136,13 @@ def test_training_fields_match_transformers():
 
 
 def test_build_training_arguments_coerces_types():
-    from llmtuner.hparams import build_training_arguments
+    from llmtuner.train.training_arguments import build_training_arguments
 
-    args = parse_args(BASE + ["--num_train_epochs", "2", "--per_device_train_batch_size", "4", "--save_steps", "50"])
+    args = parse_train_args(BASE + ["--num_train_epochs", "2", "--per_device_train_batch_size", "4", "--save_steps", "50"])
     training = build_training_arguments(args)
     assert training.num_train_epochs == 2.0 and training.per_device_train_batch_size == 4
     assert training.gradient_checkpointing is True and training.report_to in ([], ["none"], "none")
-    several = build_training_arguments(parse_args(BASE + ["--report_to", "wandb, tensorboard"]))
+    several = build_training_arguments(parse_train_args(BASE + ["--report_to", "wandb, tensorboard"]))
     assert several.report_to == ["wandb", "tensorboard"]
 
 
@@ -159,22 +159,22 @@ def test_cli_errors_are_fast_and_without_traceback():
 
 
 def test_train_command_trains_unless_told_otherwise():
-    assert parse_args(BASE).training["do_train"] is True  # transformers' own default is False: silent no-op
-    evaluate_only = parse_args([*BASE, "--do_eval", "--val_size", "0.1", "--do_train", "false"])
+    assert parse_train_args(BASE).training["do_train"] is True  # transformers' own default is False: silent no-op
+    evaluate_only = parse_train_args([*BASE, "--do_eval", "--val_size", "0.1", "--do_train", "false"])
     assert evaluate_only.training["do_train"] is False
     with pytest.raises(ConfigError, match="nothing to run"):
-        parse_args([*BASE, "--do_train", "false"])
+        parse_train_args([*BASE, "--do_train", "false"])
 
 
 def test_gguf_model_path_becomes_folder_and_file(tmp_path):
     pytest.importorskip("gguf")
     (tmp_path / "model.Q4_K_M.gguf").write_bytes(b"")
-    args = parse_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf")])
+    args = parse_train_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf")])
     assert (args.model.model_name_or_path, args.model.gguf_file) == (str(tmp_path), "model.Q4_K_M.gguf")
     with pytest.raises(ConfigError, match=r"'other.gguf' is not in .*GGUF files there: model.Q4_K_M.gguf"):
-        parse_args([*BASE, "--model_name_or_path", str(tmp_path), "--gguf_file", "other.gguf"])
+        parse_train_args([*BASE, "--model_name_or_path", str(tmp_path), "--gguf_file", "other.gguf"])
     with pytest.raises(ConfigError, match="quantization_bit with a GGUF base"):
-        parse_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf"), "--finetuning_type", "qlora"])
+        parse_train_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf"), "--finetuning_type", "qlora"])
 
 
 def test_packing_with_remote_model_code_is_refused(tmp_path):
@@ -183,9 +183,9 @@ def test_packing_with_remote_model_code_is_refused(tmp_path):
                                           '"modeling_chatglm.ChatGLMForConditionalGeneration"}}')
     argv = ["--model_name_or_path", str(tmp_path), "--template", "chatglm3", "--dataset", "d", "--output_dir", "o"]
     with pytest.raises(ConfigError, match="packing with the model's own code"):
-        parse_args([*argv, "--trust_remote_code", "--packing"])
-    assert parse_args([*argv, "--trust_remote_code", "--packing", "false"]).data.packing is False
-    assert parse_args([*argv, "--packing"]).data.packing  # without remote code transformers' own class runs
+        parse_train_args([*argv, "--trust_remote_code", "--packing"])
+    assert parse_train_args([*argv, "--trust_remote_code", "--packing", "false"]).data.packing is False
+    assert parse_train_args([*argv, "--packing"]).data.packing  # without remote code transformers' own class runs
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -196,11 +196,11 @@ def test_packing_with_remote_model_code_is_refused(tmp_path):
 def test_hardware_checks_on_a_machine_without_cuda(monkeypatch, flags, message):
     import torch
 
-    from llmtuner.hparams.validate import validate_hardware
+    from llmtuner.hparams import validate_hardware
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=message):
-        validate_hardware(parse_args([*BASE, *flags]))
+        validate_hardware(parse_train_args([*BASE, *flags]))
 
 
 def test_bf16_without_deepspeed_runs_on_the_cpu_and_quantization_needs_bitsandbytes(monkeypatch):
@@ -208,29 +208,31 @@ def test_bf16_without_deepspeed_runs_on_the_cpu_and_quantization_needs_bitsandby
 
     import torch
 
-    from llmtuner.hparams.validate import validate_hardware
+    from llmtuner.hparams import validate_hardware
+    from llmtuner.train.training_arguments import build_training_arguments
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    args = parse_args([*BASE, "--bf16"])
+    args = parse_train_args([*BASE, "--bf16"])
     validate_hardware(args)
-    assert args.training["use_cpu"] is True  # transformers accepts bf16 on CPU only when use_cpu says so
+    assert "use_cpu" not in args.training  # checking and reading change nothing
+    assert build_training_arguments(args).use_cpu is True  # transformers accepts bf16 on CPU only when use_cpu says so
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
     with pytest.raises(ConfigError, match="quantization_bit needs bitsandbytes"):
-        validate_hardware(parse_args([*BASE, "--finetuning_type", "qlora"]))
+        validate_hardware(parse_train_args([*BASE, "--finetuning_type", "qlora"]))
 
 
 def test_zero3_with_half_precision_weights_needs_mixed_precision(monkeypatch):
     """Under ZeRO-3 trainable weights stay in the loaded dtype; without bf16/fp16 nothing keeps fp32 master weights."""
     import torch
 
-    from llmtuner.hparams.validate import validate_hardware
+    from llmtuner.hparams import validate_hardware
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as far as the check can tell
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     zero3 = ["--deepspeed", str(ROOT / "configs" / "ds_z3.json")]
     with pytest.raises(ConfigError, match="ZeRO-3 with auto weights .* Set bf16: true"):
-        validate_hardware(parse_args([*BASE, *zero3]))
-    validate_hardware(parse_args([*BASE, *zero3, "--bf16"]))
-    validate_hardware(parse_args([*BASE, *zero3, "--dtype", "float32"]))
-    validate_hardware(parse_args([*BASE, "--deepspeed", str(ROOT / "deepspeed_config.json")]))  # ZeRO-2 upcasts
+        validate_hardware(parse_train_args([*BASE, *zero3]))
+    validate_hardware(parse_train_args([*BASE, *zero3, "--bf16"]))
+    validate_hardware(parse_train_args([*BASE, *zero3, "--dtype", "float32"]))
+    validate_hardware(parse_train_args([*BASE, "--deepspeed", str(ROOT / "deepspeed_config.json")]))  # ZeRO-2 upcasts

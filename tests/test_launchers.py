@@ -2,7 +2,7 @@
 
 The DRY_RUN tests put a fake `nvidia-smi` first on PATH so that 0, 1, 2 or 8 GPUs can be pretended
 on any machine; the command the script prints (its last line) is split and checked, and its training
-flags must pass `parse_args`, so the launchers cannot drift from the argument parser.
+flags must pass `parse_train_args`, so the launchers cannot drift from the argument parser.
 """
 
 import json
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from run_helpers import ROOT, child_env, write_qa_dataset
 
-from llmtuner.hparams import parse_args
+from llmtuner.hparams import parse_train_args
 
 SFT, PT = ROOT / "finetune" / "run_sft_shuzhiqihuang.sh", ROOT / "finetune" / "run_pt_shuzhiqihuang.sh"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -87,7 +87,7 @@ def test_no_gpu_runs_the_cpu_demo_in_one_process(tmp_path, gpus):
     assert flag(command, "output_dir") == str(ROOT / "saves" / "embedded" / "lora" / "sft")
     assert flag(command, "gradient_checkpointing") == "false" and flag(command, "cutoff_len") == "512"
     assert flag(command, "deepspeed") is None and flag(command, "bf16") is None and flag(command, "fp16") is None
-    args = parse_args(training_flags(command))
+    args = parse_train_args(training_flags(command))
     assert args.finetuning.stage == "sft" and args.data.packing is True
 
 
@@ -96,7 +96,7 @@ def test_pt_defaults_on_cpu(tmp_path):
     assert flag(command, "stage") == "pt" and flag(command, "dataset") == "medical_pt_sample"
     assert flag(command, "template") is None and flag(command, "packing") is None
     assert flag(command, "output_dir") == str(ROOT / "saves" / "embedded" / "lora" / "pt")
-    assert parse_args(training_flags(command)).finetuning.stage == "pt"
+    assert parse_train_args(training_flags(command)).finetuning.stage == "pt"
 
 
 def test_one_gpu_is_one_process_with_deepspeed_and_bf16(tmp_path):
@@ -109,7 +109,7 @@ def test_one_gpu_is_one_process_with_deepspeed_and_bf16(tmp_path):
     assert flag(command, "learning_rate") == "1.0e-4" and flag(command, "cutoff_len") == "2048"
     assert flag(command, "template") == "qwen"  # guessed from the model folder
     assert flag(command, "output_dir") == str(ROOT / "saves" / "Qwen2.5-7B-Instruct" / "lora" / "sft")
-    args = parse_args(training_flags(command))
+    args = parse_train_args(training_flags(command))
     assert args.training["bf16"] is True and args.data.val_size == pytest.approx(0.02)
 
     fp16 = dry_run(SFT, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen3-8B", BF16="0", FINETUNING_TYPE="full", DS_CONFIG="none")
@@ -181,7 +181,7 @@ def test_environment_overrides_and_extra_args_come_last(tmp_path):
     }
     assert {key: flag(command, key) for key in expected} == expected
     assert flag(command, "val_size") is None and flag(command, "eval_strategy") is None
-    args = parse_args(training_flags(command))  # a repeated key: the last one wins
+    args = parse_train_args(training_flags(command))  # a repeated key: the last one wins
     assert args.training["learning_rate"] == pytest.approx(5e-5) and args.data.default_system == "你是医生 it's"
     assert args.finetuning.lora_rank == 64 and args.training["max_steps"] == 7
 
@@ -190,7 +190,7 @@ def test_qlora_quantizes_to_4_bit(tmp_path):
     command = dry_run(SFT, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen2.5-7B-Instruct", FINETUNING_TYPE="qlora")
     assert flag(command, "finetuning_type") == "qlora" and flag(command, "quantization_bit") == "4"
     assert flag(command, "output_dir").endswith("/qlora/sft")
-    args = parse_args(training_flags(command))
+    args = parse_train_args(training_flags(command))
     assert args.model.quantization_bit == 4 and args.finetuning.finetuning_type == "lora"
 
 
@@ -258,10 +258,10 @@ COMPARED = {
 def test_configs_are_the_launchers_gpu_runs(tmp_path, monkeypatch, script, config, settings):
     """configs/*.yaml are the runs the launchers make on one GPU, without the launcher."""
     monkeypatch.chdir(ROOT)  # the configs name data/ and deepspeed_config.json relative to the repository
-    from_file = parse_args([str(ROOT / "configs" / config)])
+    from_file = parse_train_args([str(ROOT / "configs" / config)])
     command = dry_run(script, tmp_path, gpus=1, MODEL_NAME_OR_PATH=from_file.model.model_name_or_path,
                       TEMPLATE=from_file.data.template or "", **settings)
-    launched = parse_args(training_flags(command))
+    launched = parse_train_args(training_flags(command))
 
     def settings_of(args):
         groups = {"model": {**vars(args.model), **vars(args.finetuning)}, "data": vars(args.data), "training": args.training}

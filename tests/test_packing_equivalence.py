@@ -4,7 +4,7 @@ import pytest
 
 from llmtuner.data.collator import SupervisedCollator
 from llmtuner.data.preprocess import pack_batch, sft_batch
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.extras.constants import IGNORE_INDEX
 
 CONVERSATIONS = [

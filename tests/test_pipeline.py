@@ -3,6 +3,7 @@
 import json
 
 from llmtuner.data.pipeline import padding_fraction, prepare_datasets
+from llmtuner.data.template_registry import get_template
 from llmtuner.hparams import DataArguments
 
 
@@ -18,8 +19,10 @@ def test_deidentify_counts_reach_the_statistics_and_no_identifier_reaches_the_to
         {"instruction": "麻黄6g可以吗？", "output": "遵医嘱。"},
     ]
     _write(tmp_path, rows)
-    args = DataArguments(dataset="qa", dataset_dir=str(tmp_path), template="shuzhiqihuang", deidentify=True)
-    prepared = prepare_datasets(tiny_tokenizer, args, "sft", cache_dir=str(tmp_path / "cache"))
+    args = DataArguments(dataset=["qa"], dataset_dir=str(tmp_path), template="shuzhiqihuang", deidentify=True)
+    template = get_template("shuzhiqihuang")
+    template.fix_tokenizer(tiny_tokenizer)  # what the training workflow does before the pipeline runs
+    prepared = prepare_datasets(tiny_tokenizer, args, "sft", template=template, cache_dir=str(tmp_path / "cache"))
     assert prepared.stats["train"].pii == {"email": 0, "id_card": 1, "record_number": 0, "mobile": 1, "landline": 1, "name": 1}
     text = "".join(tiny_tokenizer.decode(ids) for ids in prepared.train["input_ids"])
     for secret in ("张三", "13812345678", "11010519491231002X", "62345678"):

@@ -4,7 +4,7 @@ import pytest
 
 from llmtuner.data.collator import SupervisedCollator
 from llmtuner.data.preprocess import allot, build_supervised, pack_batch, plan_bins, pt_batch, sft_batch
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.extras.constants import IGNORE_INDEX
 
 QA = [{"role": "user", "content": "黄芪的功效是什么？"}, {"role": "assistant", "content": "补气升阳，益卫固表。"}]

@@ -32,4 +32,4 @@ def test_pt_learns_and_reports_perplexity(tmp_path, tiny_model_dir):
     assert (out / "model.safetensors").exists()
     for folder in (out, out / "checkpoint-6", out / "checkpoint-12"):  # an export of any of them knows the run
         record = json.loads((folder / "llmtuner_args.json").read_text(encoding="utf-8"))
-        assert record["finetuning"]["stage"] == "pt" and record["data"]["dataset"] == "corpus"
+        assert record["finetuning"]["stage"] == "pt" and record["data"]["dataset"] == ["corpus"]

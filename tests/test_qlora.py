@@ -10,7 +10,7 @@ def test_qlora_quantizes_the_base_and_trains_only_adapters(tiny_model_dir, tiny_
     from llmtuner.model.loader import load_model
 
     model_args = ModelArguments(model_name_or_path=str(tiny_model_dir), quantization_bit=4)
-    model = load_model(model_args, tiny_tokenizer, is_trainable=True)
+    model, _ = load_model(model_args, tiny_tokenizer, is_trainable=True)
     quantized = [type(module).__name__ for module in model.modules() if type(module).__name__ == "Linear4bit"]
     assert quantized, "no 4-bit linear layers: the base was not quantized"
     model = init_adapter(model, model_args, FinetuningArguments(finetuning_type="lora", lora_alpha=16), is_trainable=True)

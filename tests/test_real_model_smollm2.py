@@ -54,7 +54,7 @@ def trained(gguf_folder, tmp_path_factory) -> Path:
 def test_smollm2_template_matches_the_models_own(gguf_folder):
     from transformers import AutoTokenizer
 
-    from llmtuner.data.template import get_template
+    from llmtuner.data.template_registry import get_template
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_folder), gguf_file=GGUF_NAME)
     template = get_template("smollm2")
@@ -90,8 +90,8 @@ def test_lora_on_smollm2_lowers_the_loss_and_the_adapter_reloads(trained, gguf_f
 
     # the adapter, reloaded by plain peft onto the GGUF base, carries the training: lower loss on a tuned sample
     tokenizer = AutoTokenizer.from_pretrained(str(trained))
-    base = load_model(ModelArguments(model_name_or_path=str(gguf_folder), gguf_file=GGUF_NAME), tokenizer,
-                      is_trainable=False)
+    base, _ = load_model(ModelArguments(model_name_or_path=str(gguf_folder), gguf_file=GGUF_NAME), tokenizer,
+                         is_trainable=False)
     model = PeftModel.from_pretrained(base, str(trained)).eval()
     sample = json.loads((ROOT / "data" / "medical_sft_sample.json").read_text(encoding="utf-8"))[0]
     messages = [{"role": "user", "content": sample["instruction"]}, {"role": "assistant", "content": sample["output"]}]

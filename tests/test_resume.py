@@ -8,7 +8,7 @@ import time
 import pytest
 from run_helpers import child_env, launch, logged_losses, sft_args, train, write_qa_dataset
 
-from llmtuner.train.common import last_complete_checkpoint, resolve_resume
+from llmtuner.train.resume import last_complete_checkpoint, resolve_resume
 
 STEPS, SAVE_EVERY = 12, 3
 

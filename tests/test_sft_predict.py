@@ -7,7 +7,7 @@ from run_helpers import sft_args, train, write_qa_dataset
 
 from llmtuner.data.collator import GenerationCollator
 from llmtuner.data.preprocess import generation_batch
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.extras.constants import IGNORE_INDEX
 
 
@@ -70,13 +70,13 @@ def test_sft_do_predict_writes_predictions_and_scores(tmp_path, tiny_model_dir):
 
 def test_do_predict_needs_generation_and_eval_data():
     from llmtuner.extras.errors import ConfigError
-    from llmtuner.hparams import parse_args
+    from llmtuner.hparams import parse_train_args
 
     base = ["--model_name_or_path", "embedded", "--stage", "sft", "--template", "shuzhiqihuang", "--dataset", "qa",
             "--output_dir", "x"]
     with pytest.raises(ConfigError, match="predict_with_generate"):
-        parse_args(base + ["--do_predict", "--val_size", "2"])
+        parse_train_args(base + ["--do_predict", "--val_size", "2"])
     with pytest.raises(ConfigError, match="eval_dataset"):
-        parse_args(base + ["--do_predict", "--predict_with_generate"])
+        parse_train_args(base + ["--do_predict", "--predict_with_generate"])
     with pytest.raises(ConfigError, match="do_predict"):
-        parse_args(base + ["--predict_with_generate"])
+        parse_train_args(base + ["--predict_with_generate"])

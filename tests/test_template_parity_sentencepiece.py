@@ -24,7 +24,7 @@ from functools import lru_cache
 import pytest
 
 from conftest import shared_path
-from llmtuner.data.template import get_template
+from llmtuner.data.template_registry import get_template
 from llmtuner.extras.errors import ConfigError
 
 FAMILIES = ("chatglm3", "baichuan2", "yi", "intern2")

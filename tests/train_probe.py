@@ -14,7 +14,7 @@ import time
 from transformers import TrainerCallback
 
 from llmtuner.data import collator
-from llmtuner.hparams import parse_args
+from llmtuner.hparams import parse_train_args
 from llmtuner.train.tuner import run_training
 
 
@@ -42,4 +42,4 @@ if __name__ == "__main__":
     if os.environ.get("PROBE_BATCH_DIR"):
         record_batches(os.environ["PROBE_BATCH_DIR"])
     delay = float(os.environ.get("PROBE_STEP_DELAY", "0"))
-    run_training(parse_args(sys.argv[1:]), callbacks=[SleepAfterStep(delay)] if delay else None)
+    run_training(parse_train_args(sys.argv[1:]), callbacks=[SleepAfterStep(delay)] if delay else None)

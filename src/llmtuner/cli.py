@@ -42,32 +42,33 @@ def _pop_option(argv: list[str], name: str, default: int) -> int:
 
 
 def cmd_train(argv: list[str]) -> None:
-    from .hparams import parse_args
+    from .hparams import parse_train_args
 
-    args = parse_args(argv)
+    config = parse_train_args(argv)
     from .data.pipeline import check_data_arguments
 
-    check_data_arguments(args.data, args.finetuning.stage)
+    check_data_arguments(config.data, config.finetuning.stage)
     from .train.tuner import run_training
 
-    run_training(args)
+    run_training(config)
 
 
 def cmd_preview(argv: list[str]) -> None:
-    from .hparams import parse_args
+    from .hparams import parse_train_args
 
     num_samples = _pop_option(argv, "preview_samples", 3)
-    args = parse_args(argv, command="preview")
+    config = parse_train_args(argv, command="preview")
     from .data.pipeline import check_data_arguments, prepare_datasets
 
-    check_data_arguments(args.data, args.finetuning.stage)
+    check_data_arguments(config.data, config.finetuning.stage)
     from .data.preview import format_preview
-    from .model.loader import load_tokenizer
+    from .train.preamble import load_tokenizer_and_template
 
-    tokenizer = load_tokenizer(args.model)
-    prepared = prepare_datasets(tokenizer, args.data, args.finetuning.stage, seed=int(args.training.get("seed", 42)))
-    batch_size = int(args.training.get("per_device_train_batch_size", 8))
-    print(format_preview(prepared, tokenizer, num_samples, args.data.cutoff_len, batch_size))
+    tokenizer, template = load_tokenizer_and_template(config)  # the same tokenizer fixes as training
+    prepared = prepare_datasets(tokenizer, config.data, config.finetuning.stage, template=template,
+                                seed=int(config.training.get("seed", 42)))
+    batch_size = int(config.training.get("per_device_train_batch_size", 8))
+    print(format_preview(prepared, tokenizer, num_samples, config.data.cutoff_len, batch_size))
 
 
 def cmd_eval(argv: list[str]) -> None:
@@ -89,7 +90,7 @@ def cmd_export(argv: list[str]) -> None:
 
 
 def cmd_templates(argv: list[str]) -> None:
-    from .data.template import TEMPLATES, template_names
+    from .data.template_registry import TEMPLATES, template_names
 
     for name in template_names():
         template = TEMPLATES[name]
@@ -129,7 +130,7 @@ def _help_text(command: str) -> str:
         return hparams.format_eval_help()
     if command == "export":
         return hparams.format_export_help()
-    return hparams.format_help(command)
+    return hparams.format_train_help(command)
 
 
 HELP_COMMANDS = ("train", "preview", "eval", "export")

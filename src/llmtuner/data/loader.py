@@ -182,7 +182,7 @@ def mix(datasets_list: list[Any], data_args: DataArguments, seed: int) -> Any:
         return datasets_list[0]
     if data_args.mix_strategy == "concat":
         return datasets.concatenate_datasets(datasets_list)
-    probabilities = [float(p) for p in data_args.interleave_probs.split(",")] if data_args.interleave_probs else None
+    probabilities = data_args.interleave_probs  # checked by the validator: one per dataset, summing to 1
     stopping = "first_exhausted" if data_args.mix_strategy == "interleave_under" else "all_exhausted"
     return datasets.interleave_datasets(datasets_list, probabilities=probabilities, seed=seed, stopping_strategy=stopping)
 

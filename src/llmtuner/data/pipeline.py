@@ -13,7 +13,8 @@ from ..extras.logging import get_logger
 from ..hparams import DataArguments
 from .loader import load_datasets
 from .preprocess import DROP_REASONS, KEPT, generation_batch, pack_batch, pt_batch, sft_batch
-from .template import Template, get_template
+from .template import Template
+from .template_registry import get_template
 
 logger = get_logger(__name__)
 
@@ -49,7 +50,6 @@ class PreparedData:
     eval: Any = None
     predict: Any = None
     """The eval split as generation prompts + references (only when asked for, for predict_with_generate)."""
-    template: Template | None = None
     stats: dict[str, SplitStats] = field(default_factory=dict)
 
 
@@ -95,20 +95,20 @@ def check_data_arguments(data_args: DataArguments, stage: str) -> None:
 
 
 def prepare_datasets(
-    tokenizer: Any, data_args: DataArguments, stage: str, seed: int = 42, cache_dir: str | None = None,
-    for_generation: bool = False,
+    tokenizer: Any, data_args: DataArguments, stage: str, template: Template | None = None, seed: int = 42,
+    cache_dir: str | None = None, for_generation: bool = False,
 ) -> PreparedData:
     """Token-id datasets for `stage` ("pt" or "sft"), plus statistics per split.
 
-    `for_generation` (SFT) also renders the eval split as prompts with their reference answers.
+    SFT renders conversations with `template`, which the caller resolved and fixed the tokenizer for
+    (`Template.fix_tokenizer`); this function only reads the tokenizer. `for_generation` (SFT) also renders
+    the eval split as prompts with their reference answers.
     """
-    template = None
-    if stage == "sft":
-        template = get_template(data_args.template or "")
-        template.fix_tokenizer(tokenizer)
-    elif tokenizer.eos_token is None:
+    if stage == "sft" and template is None:
+        raise ValueError("prepare_datasets(stage='sft') needs the chat template the tokenizer was fixed for.")
+    if stage == "pt" and tokenizer.eos_token is None:
         raise DataError("PT appends EOS after every document, but this tokenizer has no eos_token. Set one (e.g. via template).")
-    prepared = PreparedData(template=template)
+    prepared = PreparedData()
     for split, dataset in load_datasets(data_args, seed, cache_dir).items():
         stats = SplitStats(split)
         aligned_columns = list(dataset.column_names or ["_messages", "_system"] + (["_pii"] if data_args.deidentify else []))

@@ -104,15 +104,15 @@ def _attr_from_path(path: Path) -> DatasetAttr:
 
 
 def get_dataset_attrs(
-    names: str | None, dataset_dir: str, formats: tuple[str, ...] | None = None
+    names: list[str] | None, dataset_dir: str, formats: tuple[str, ...] | None = None
 ) -> list[DatasetAttr]:
-    """Resolve comma-separated dataset names or paths; unknown names list the registered ones.
+    """Resolve dataset names or paths; unknown names list the registered ones.
 
     `formats` are the formattings an evaluation task reads; None means training (alpaca and sharegpt).
     """
     info = read_dataset_info(dataset_dir)
     attrs = []
-    for name in [item.strip() for item in (names or "").split(",") if item.strip()]:
+    for name in names or []:
         if name in info:
             attr = _attr_from_entry(name, info[name], dataset_dir)
         elif Path(name).exists():

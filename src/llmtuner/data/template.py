@@ -3,7 +3,7 @@
 A template renders each turn from plain format strings (`{content}` marks the message). Special
 tokens written in a format are mapped to ids by name, never tokenized as text, so a template gives
 the same ids as the model's own `apply_chat_template` (the parity tests check this token for token
-with the real tokenizers). The families live in `template_families.py`; adding one is one
+with the real tokenizers). The families and the lookup by name live in `template_registry.py`; adding one is one
 `register_template` call there and one parity test.
 
 Encoding returns one (prompt_ids, response_ids) pair per user/assistant round, which is what SFT
@@ -195,29 +195,3 @@ class Template:
             # collators that mask pads by id would also mask the EOS the model must learn.
             tokenizer.pad_token = tokenizer.eos_token
             logger.info("Pad token set to EOS %r (padding is masked by attention, labels are -100).", tokenizer.eos_token)
-
-
-TEMPLATES: dict[str, Template] = {}
-
-
-def register_template(template: Template) -> Template:
-    for name in (template.name, *template.aliases):
-        if name in TEMPLATES:
-            raise ValueError(f"template {name!r} registered twice")
-        TEMPLATES[name] = template
-    return template
-
-
-def get_template(name: str) -> Template:
-    from . import template_families  # noqa: F401  (fills TEMPLATES on first use)
-
-    if name not in TEMPLATES:
-        valid = ", ".join(sorted(TEMPLATES))
-        raise ConfigError(f"Unknown template {name!r}. Valid templates: {valid}.")
-    return TEMPLATES[name]
-
-
-def template_names() -> list[str]:
-    from . import template_families  # noqa: F401
-
-    return sorted(TEMPLATES)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from ..data.template import Template
-from ..hparams import EvalArguments
+from ..hparams import EvalConfig
 
 
 class InferenceEngine(Protocol):
@@ -32,9 +32,9 @@ class InferenceEngine(Protocol):
         ...
 
 
-def load_tokenizer_and_template(args: EvalArguments) -> tuple[Any, Template | None]:
+def load_tokenizer_and_template(args: EvalConfig) -> tuple[Any, Template | None]:
     """The tokenizer with the template's fixes; the model/template mismatch check runs here, before weights load."""
-    from ..data.template import get_template
+    from ..data.template_registry import get_template
     from ..model.loader import load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
@@ -46,7 +46,7 @@ def load_tokenizer_and_template(args: EvalArguments) -> tuple[Any, Template | No
     return tokenizer, template
 
 
-def load_for_eval(args: EvalArguments) -> tuple[Any, Any, Template | None]:
+def load_for_eval(args: EvalConfig) -> tuple[Any, Any, Template | None]:
     """(model, tokenizer, template): base + adapters merged, eval mode, on the GPU when there is one."""
     import torch
 
@@ -55,7 +55,7 @@ def load_for_eval(args: EvalArguments) -> tuple[Any, Any, Template | None]:
     from ..model.loader import load_model
 
     tokenizer, template = load_tokenizer_and_template(args)
-    model = load_model(args.model, tokenizer, is_trainable=False)
+    model, _ = load_model(args.model, tokenizer, is_trainable=False)
     if args.model.adapter_name_or_path:
         model = init_adapter(model, args.model, FinetuningArguments(finetuning_type="lora"), is_trainable=False)
     if torch.cuda.is_available() and args.model.quantization_bit is None:
@@ -66,7 +66,7 @@ def load_for_eval(args: EvalArguments) -> tuple[Any, Any, Template | None]:
 class HfEngine:
     """transformers: the model this process loads, batches of `batch_size`."""
 
-    def __init__(self, args: EvalArguments) -> None:
+    def __init__(self, args: EvalConfig) -> None:
         self.args = args
         self.model, self.tokenizer, self.template = load_for_eval(args)
 
@@ -105,7 +105,7 @@ class HfEngine:
         return results
 
 
-def _vllm_engine(args: EvalArguments) -> InferenceEngine:
+def _vllm_engine(args: EvalConfig) -> InferenceEngine:
     from .vllm_engine import VllmEngine  # imports vllm, which only GPU servers have
 
     return VllmEngine(args)
@@ -114,5 +114,5 @@ def _vllm_engine(args: EvalArguments) -> InferenceEngine:
 ENGINES: dict[str, Any] = {"hf": HfEngine, "vllm": _vllm_engine}
 
 
-def load_engine(args: EvalArguments) -> InferenceEngine:
+def load_engine(args: EvalConfig) -> InferenceEngine:
     return ENGINES[args.eval.infer_backend](args)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
-from ..hparams import EvalArguments
+from ..hparams import EvalConfig
 from .items import QaItem, load_qa_items
 from .mcq_task import run_mcq
 from .store import PredictionStore, write_json
@@ -28,23 +28,26 @@ TEXTS_PER_CALL = 64  # ppl: texts whose blocks go to the engine together
 SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used
 
 
-def generation_settings(args: EvalArguments) -> dict[str, Any]:
+def generation_settings(args: EvalConfig) -> dict[str, Any]:
     """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
-    return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": args.model.adapter_name_or_path,
-            "template": args.data.template, "eval_dataset": args.data.eval_dataset, "dataset_dir": args.data.dataset_dir,
+    # lists as the "a,b" strings earlier versions recorded, so their predictions still resume
+    joined = {key: ",".join(value) if value else None for key, value in (
+        ("adapter", args.model.adapter_name_or_path), ("eval_dataset", args.data.eval_dataset))}
+    return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": joined["adapter"],
+            "template": args.data.template, "eval_dataset": joined["eval_dataset"], "dataset_dir": args.data.dataset_dir,
             "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
             "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
             "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
             "infer_backend": args.eval.infer_backend}
 
 
-def _prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalArguments) -> list[int]:
+def _prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalConfig) -> list[int]:
     system = item.system if item.system is not None else args.data.default_system
     ids = template.encode_prompt(tokenizer, item.messages, system=system, enable_thinking=args.data.enable_thinking)
     return ids[-args.data.cutoff_len :]  # keep the end: the question
 
 
-def generate_qa(args: EvalArguments, items: list[QaItem], store: PredictionStore) -> list[dict[str, Any]]:
+def generate_qa(args: EvalConfig, items: list[QaItem], store: PredictionStore) -> list[dict[str, Any]]:
     """Answers for every item, reusing those already in the store; returns records in item order."""
     from tqdm import tqdm
 
@@ -97,7 +100,7 @@ def read_predictions_file(path: str) -> list[dict[str, Any]]:
     return records
 
 
-def run_qa(args: EvalArguments) -> dict[str, Any]:
+def run_qa(args: EvalConfig) -> dict[str, Any]:
     from .qa_scoring import lexicon_paths, score_qa
     from .terms import TermLexicon
 
@@ -118,7 +121,7 @@ def run_qa(args: EvalArguments) -> dict[str, Any]:
     return metrics
 
 
-def run_ppl(args: EvalArguments) -> dict[str, Any]:
+def run_ppl(args: EvalConfig) -> dict[str, Any]:
     """exp(total NLL / total predicted tokens) over cutoff_len blocks of every text (+EOS), as PT eval does."""
     from tqdm import tqdm
 
@@ -160,15 +163,15 @@ def run_ppl(args: EvalArguments) -> dict[str, Any]:
     return metrics
 
 
-TASKS: dict[str, Callable[[EvalArguments], dict[str, Any]]] = {"qa": run_qa, "mcq": run_mcq, "ppl": run_ppl}
+TASKS: dict[str, Callable[[EvalConfig], dict[str, Any]]] = {"qa": run_qa, "mcq": run_mcq, "ppl": run_ppl}
 
 
-def run_evaluation(args: EvalArguments) -> dict[str, Any]:
+def run_evaluation(args: EvalConfig) -> dict[str, Any]:
     """Run the task, write metrics.json, report.md and the chart; returns the metrics."""
     from .report import compare_reports, write_report
 
     if args.eval.compare:
-        first, second = args.eval.compare.split(",")
+        first, second = args.eval.compare
         return compare_reports(first, second, args.eval.output_dir)
     from transformers import set_seed
 

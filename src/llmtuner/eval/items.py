@@ -68,7 +68,7 @@ def load_qa_items(data_args: DataArguments) -> list[QaItem]:
         item_id, category = _identity(attr, index, row, seen)
         items.append(QaItem(item_id, messages[:-1], messages[-1]["content"], category, system))
     if not items:
-        raise DataError(f"eval_dataset {data_args.eval_dataset!r} has no samples.")
+        raise DataError(f"eval_dataset {','.join(data_args.eval_dataset or [])} has no samples.")
     return items
 
 
@@ -81,7 +81,7 @@ def load_mcq_rows(data_args: DataArguments) -> list[tuple[str, dict[str, Any]]]:
         mapped.setdefault("id", f"{attr.name}-{index}")
         rows.append((attr.path, mapped))
     if not rows:
-        raise DataError(f"eval_dataset {data_args.eval_dataset!r} has no questions.")
+        raise DataError(f"eval_dataset {','.join(data_args.eval_dataset or [])} has no questions.")
     return rows
 
 
@@ -96,5 +96,5 @@ def load_texts(data_args: DataArguments) -> list[TextItem]:
         item_id, category = _identity(attr, index, row, seen)
         items.append(TextItem(item_id, text, category))
     if not items:
-        raise DataError(f"eval_dataset {data_args.eval_dataset!r} has no texts.")
+        raise DataError(f"eval_dataset {','.join(data_args.eval_dataset or [])} has no texts.")
     return items

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..data.template import Template, get_template
+from ..data.template import Template
+from ..data.template_registry import get_template
 from ..extras.errors import ConfigError, DataError
 
 SINGLE_INSTRUCTION = "以下是中国医学考试的单项选择题，请直接给出正确答案的选项字母。"

@@ -3,13 +3,13 @@
 from pathlib import Path
 from typing import Any
 
-from ..hparams import EvalArguments
+from ..hparams import EvalConfig
 from .items import load_mcq_rows
 from .mcq import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
 from .store import PredictionStore
 
 
-def _items(args: EvalArguments) -> list[McqItem]:
+def _items(args: EvalConfig) -> list[McqItem]:
     items: list[McqItem] = []
     by_source: dict[str, list[dict[str, Any]]] = {}
     for source, row in load_mcq_rows(args.data):
@@ -19,7 +19,7 @@ def _items(args: EvalArguments) -> list[McqItem]:
     return items
 
 
-def run_mcq(args: EvalArguments) -> dict[str, Any]:
+def run_mcq(args: EvalConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
     from .engine import load_engine

@@ -4,16 +4,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..hparams import EvalArguments
+from ..hparams import EvalConfig
 from .metrics import TEXT_METRICS, score_pair
 
 
-def lexicon_paths(args: EvalArguments) -> list[str]:
+def lexicon_paths(args: EvalConfig) -> list[str]:
     """`term_lexicon`, else medical_terms.txt in dataset_dir, else the project's own list."""
     from .terms import DEFAULT_LEXICON
 
     if args.eval.term_lexicon:
-        return [path.strip() for path in args.eval.term_lexicon.split(",") if path.strip()]
+        return list(args.eval.term_lexicon)
     beside_data = Path(args.data.dataset_dir) / "medical_terms.txt"
     return [str(beside_data if beside_data.is_file() else DEFAULT_LEXICON)]
 
@@ -23,7 +23,7 @@ def _mean(values: list[float | None]) -> float | None:
     return round(sum(present) / len(present), 2) if present else None
 
 
-def score_qa(records: list[dict[str, Any]], args: EvalArguments, lexicon: Any = None) -> dict[str, Any]:
+def score_qa(records: list[dict[str, Any]], args: EvalConfig, lexicon: Any = None) -> dict[str, Any]:
     """Adds `scores`, `introduced_terms` and `safety` to each record; returns metrics.json's content."""
     from .safety import check_safety, summarize
     from .terms import TermLexicon, aggregate, score_terms

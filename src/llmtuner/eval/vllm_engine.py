@@ -14,8 +14,8 @@ from typing import Any
 
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
-from ..hparams import EvalArguments, GeneratingArguments
-from ..hparams.validate import largest_lora_rank
+from ..hparams import EvalConfig, GeneratingArguments
+from ..hparams.checks import largest_lora_rank
 from ..model.loader import resolve_model_path, source_kwargs
 from .engine import load_tokenizer_and_template
 
@@ -44,7 +44,7 @@ def adapter_rank(adapter_dir: str) -> int:
     return next(rank for rank in LORA_RANKS if rank >= largest_lora_rank(config))  # validation refused > 512
 
 
-def engine_kwargs(args: EvalArguments, model_max_len: int | None = None) -> dict[str, Any]:
+def engine_kwargs(args: EvalConfig, model_max_len: int | None = None) -> dict[str, Any]:
     """LLM(...) arguments: the model folder, precision, context length, LoRA and GPU settings.
 
     The context is cutoff_len + max_new_tokens, capped at the model's own limit (vLLM refuses to start above
@@ -62,11 +62,12 @@ def engine_kwargs(args: EvalArguments, model_max_len: int | None = None) -> dict
         "tensor_parallel_size": args.eval.vllm_tensor_parallel_size, "enforce_eager": args.eval.vllm_enforce_eager,
     }
     if args.model.adapter_name_or_path:
-        kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=adapter_rank(args.model.adapter_name_or_path))
+        (adapter,) = args.model.adapter_name_or_path  # validation allows one
+        kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=adapter_rank(adapter))
     return kwargs
 
 
-def model_max_len(args: EvalArguments) -> int | None:
+def model_max_len(args: EvalConfig) -> int | None:
     """The longest context the model's config allows (max_position_embeddings), if it says."""
     from transformers import AutoConfig
 
@@ -76,14 +77,14 @@ def model_max_len(args: EvalArguments) -> int | None:
 
 
 class VllmEngine:
-    def __init__(self, args: EvalArguments) -> None:
+    def __init__(self, args: EvalConfig) -> None:
         from vllm import LLM
         from vllm.lora.request import LoRARequest
 
         self.args = args
         self.tokenizer, self.template = load_tokenizer_and_template(args)
-        adapter = args.model.adapter_name_or_path
-        self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve())) if adapter else None
+        adapters = args.model.adapter_name_or_path or []
+        self.lora_request = LoRARequest("adapter", 1, str(Path(adapters[0]).resolve())) if adapters else None
         settings = engine_kwargs(args, model_max_len(args))
         self.llm_max_len = settings["max_model_len"]
         self.llm = LLM(**settings)

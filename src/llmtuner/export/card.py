@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..hparams import ExportArgs
+from ..hparams import ExportConfig
 from .merge import MergeStep
 from .preflight import ExportPlan
 from .provenance import TrainingFacts
@@ -68,7 +68,7 @@ def _evaluation(folder: Path) -> list[str]:
     return lines + [""]
 
 
-def render_card(plan: ExportPlan, args: ExportArgs, facts: TrainingFacts, steps: list[MergeStep],
+def render_card(plan: ExportPlan, args: ExportConfig, facts: TrainingFacts, steps: list[MergeStep],
                 verification: dict[str, Any], chat_template: str, vocab_rows: int) -> str:
     """The model card as Markdown with Hugging Face front matter."""
     export = args.export

@@ -58,10 +58,10 @@ def load_base(plan: ExportPlan, model_args: ModelArguments, tokenizer: Any) -> A
     from ..model.loader import load_model
 
     settings = dataclasses.replace(model_args, model_name_or_path=plan.base_path, dtype=TORCH_DTYPES[plan.merge_dtype],
-                                   quantization_bit=None, resize_vocab=False)
+                                   quantization_bit=None)
     logger.info("Loading the base %s in %s, unquantised, to merge %d adapter(s).", plan.base_path, plan.merge_dtype,
                 len(plan.adapters))
-    model = load_model(settings, tokenizer, is_trainable=False)  # grows embeddings to the tokenizer, as training did
+    model, resized = load_model(settings, tokenizer, is_trainable=False)  # embeddings grow to the tokenizer, as in training
     names = _embedding_names(model)
     saved = [rows for adapter in plan.adapters if (rows := saved_embedding_rows(adapter, names))]
     current = model.get_input_embeddings().weight.shape[0]
@@ -73,7 +73,7 @@ def load_base(plan: ExportPlan, model_args: ModelArguments, tokenizer: Any) -> A
         # the padded size training chose; the rows themselves are replaced by the adapter's saved weights
         model.resize_token_embeddings(max(saved), mean_resizing=False)
         logger.info("Resized the embeddings to the %d rows the adapter saved.", max(saved))
-    elif settings.resize_vocab and not saved:
+    elif resized and not saved:
         logger.warning("The tokenizer has %d tokens, more than the base's embedding rows, but no adapter saved the "
                        "resized embeddings: the new rows are freshly initialised, i.e. untrained.", len(tokenizer))
     return model

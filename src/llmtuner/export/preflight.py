@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.template import Template, get_template
+from ..data.template import Template
+from ..data.template_registry import get_template, template_names
+from ..extras.constants import RUN_RECORD
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
-from ..hparams import ExportArgs
+from ..hparams import ExportConfig
 from .provenance import read_run_record
 from .publish import check_target
 
@@ -71,8 +73,38 @@ class ExportPlan:
         return base if base.is_dir() else None
 
 
-def _split(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+def release_template(export: Any, adapters: list[AdapterInfo]) -> Template:
+    """The template (and default system prompt) the release's tokenizer gets: the one training recorded in
+    the adapters' llmtuner_args.json unless `template` / `default_system` are given; a different one than
+    recorded is refused unless `force_template`, so a wrong chat format never ships silently."""
+    recorded = [(adapter.path, (read_run_record(adapter.path).get("data") or {})) for adapter in adapters]
+    recorded = [(path, data) for path, data in recorded if data.get("template")]
+    name = export.template or (recorded[-1][1]["template"] if recorded else None)
+    if not name:
+        raise ConfigError("template is missing and no adapter records one (llmtuner_args.json, written by "
+                          "`llmtuner train`): give the chat template the adapter was trained with, e.g. "
+                          "`--template qwen`; it goes into the release's tokenizer.")
+    template = get_template(name)
+    problems = []
+    for path, data in recorded:
+        trained = get_template(data["template"]) if data["template"] in template_names() else None
+        if trained is None or trained.name != template.name:
+            problems.append(f"template {name!r} differs from {data['template']!r}, which {path / RUN_RECORD} records")
+            continue
+        trained_system = data.get("default_system")
+        wanted = export.default_system if export.default_system is not None else trained_system
+        if wanted != trained_system and (trained_system is not None or wanted != template.default_system):
+            problems.append(f"default_system differs from the one {path / RUN_RECORD} records")
+    if problems and not export.force_template:
+        raise ConfigError("The release would get another chat format than the one the adapter was trained with: "
+                          + "; ".join(problems) + ". Leave template / default_system out to use the recorded ones, or "
+                          "set force_template: true if the other format is really meant.")
+    default_system = export.default_system
+    if default_system is None and recorded and not problems:
+        default_system = recorded[-1][1].get("default_system")
+    if default_system is not None:
+        template = dataclasses.replace(template, default_system=default_system)
+    return template
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -112,7 +144,7 @@ def _same_model(given: str, recorded: str) -> bool:
     return Path(given.rstrip("/")).name == Path(recorded.rstrip("/")).name
 
 
-def _base_dtype(base_path: str, args: ExportArgs) -> str:
+def _base_dtype(base_path: str, args: ExportConfig) -> str:
     """The base config's dtype as fp32/bf16/fp16 (reads config.json only)."""
     from transformers import AutoConfig
 
@@ -137,15 +169,13 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def plan_export(args: ExportArgs) -> ExportPlan:
+def plan_export(args: ExportConfig) -> ExportPlan:
     """Check every input and decide dtypes, sources and targets; raises ConfigError naming the fix."""
     from ..model.loader import resolve_model_path
 
     model, export = args.model, args.export
-    template = get_template(export.template or "")
-    if export.default_system is not None:
-        template = dataclasses.replace(template, default_system=export.default_system)
-    adapters = [_read_adapter(path) for path in _split(model.adapter_name_or_path)]
+    adapters = [_read_adapter(path) for path in model.adapter_name_or_path or []]
+    template = release_template(export, adapters)
     base_path = resolve_model_path(model.model_name_or_path or "")
     for adapter in adapters:
         recorded = adapter.config.get("base_model_name_or_path")
@@ -158,7 +188,7 @@ def plan_export(args: ExportArgs) -> ExportPlan:
     sources = [(a.path, "adapter folder") for a in adapters]
     if Path(base_path).is_dir():
         sources.append((Path(base_path), "base model folder"))
-    eval_reports = [Path(folder) for folder in _split(export.eval_report)]
+    eval_reports = [Path(folder) for folder in export.eval_report or []]
     for folder, what in [*sources, *((f, "evaluation folder") for f in eval_reports)]:
         if folder.exists() and _inside(export_dir, folder):
             raise ConfigError(f"export_dir {export_dir} is inside the {what} {folder}: the release would mix with its "
@@ -189,6 +219,8 @@ def plan_export(args: ExportArgs) -> ExportPlan:
         logger.info("The adapter was trained with QLoRA (%d-bit base, %s): it is merged into the unquantised base "
                     "loaded in %s, never into %d-bit weights.", bits, how, merge_dtype, bits)
     datasets = export.dataset or (record.get("data") or {}).get("dataset")
+    if isinstance(datasets, list):  # records from before lists were parsed once hold "a,b"
+        datasets = ", ".join(datasets)
     tokenizer_dir = next((str(a.path) for a in reversed(adapters) if (a.path / "tokenizer_config.json").is_file()),
                          base_path)
     return ExportPlan(base_path=base_path, adapters=adapters, template=template, export_dir=export_dir,

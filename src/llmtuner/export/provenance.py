@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..extras.constants import RUN_RECORD
 from ..extras.logging import get_logger
 
 logger = get_logger(__name__)
@@ -74,7 +75,7 @@ def _value(value: Any) -> Any:
 
 def read_run_record(folder: Path | None) -> dict[str, Any]:
     """llmtuner_args.json that `llmtuner train` writes beside the adapter/model; {} when absent (older runs)."""
-    return (_json(folder / "llmtuner_args.json") or {}) if folder is not None else {}
+    return (_json(folder / RUN_RECORD) or {}) if folder is not None else {}
 
 
 def read_training_facts(folder: Path | None) -> TrainingFacts:

@@ -9,7 +9,7 @@ from typing import Any
 from .. import __version__
 from ..data.template import Template
 from ..extras.logging import get_logger
-from ..hparams import ExportArgs
+from ..hparams import ExportConfig
 from .card import render_card
 from .merge import MergeStep, cast, load_base, merge_adapters
 from .preflight import ExportPlan, plan_export
@@ -35,7 +35,7 @@ def set_generation_config(model: Any, tokenizer: Any, template: Template) -> lis
     return list(config.eos_token_id)
 
 
-def _info(plan: ExportPlan, args: ExportArgs, steps: list[MergeStep], verification: dict[str, Any],
+def _info(plan: ExportPlan, args: ExportConfig, steps: list[MergeStep], verification: dict[str, Any],
           choice: ChatTemplateChoice, stop_ids: list[int]) -> dict[str, Any]:
     """export_info.json: the same facts as the card, for programs."""
     return {
@@ -49,7 +49,7 @@ def _info(plan: ExportPlan, args: ExportArgs, steps: list[MergeStep], verificati
     }
 
 
-def _write_weights(model: Any, staging: Path, plan: ExportPlan, args: ExportArgs) -> None:
+def _write_weights(model: Any, staging: Path, plan: ExportPlan, args: ExportConfig) -> None:
     """Sharded safetensors in the release dtype, or, quantised, via a merged copy in a hidden sibling folder."""
     shard_bytes = max(1, int(args.export.export_size * 1e9))
     bits = args.export.export_quantization_bit
@@ -64,7 +64,7 @@ def _write_weights(model: Any, staging: Path, plan: ExportPlan, args: ExportArgs
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _verify_release(staging: Path, inputs: list[list[int]], expected: list[Any], plan: ExportPlan, args: ExportArgs,
+def _verify_release(staging: Path, inputs: list[list[int]], expected: list[Any], plan: ExportPlan, args: ExportConfig,
                     tokenizer: Any, choice: ChatTemplateChoice) -> dict[str, Any]:
     """Reload the written folder on its own: same logits (or, quantised, finite ones), generation, same tokenizer."""
     bits = args.export.export_quantization_bit
@@ -82,7 +82,7 @@ def _verify_release(staging: Path, inputs: list[list[int]], expected: list[Any],
     return {f"{bits}-bit release vs merged {plan.export_dtype}": {"max_abs_diff": diff}}
 
 
-def run_export(args: ExportArgs) -> Path:
+def run_export(args: ExportConfig) -> Path:
     """Merge, write and verify a release; returns export_dir. Raises before publishing anything on any failure."""
     export = args.export
     plan = plan_export(args)

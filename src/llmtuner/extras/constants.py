@@ -21,3 +21,7 @@ SHUZHIQIHUANG_SYSTEM_PROMPT = (
 """Default system prompt of the medical template ``shuzhiqihuang`` and of the tiny model's chat template."""
 
 CHATML_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+RUN_RECORD = "llmtuner_args.json"
+"""Written by `llmtuner train` beside the model and in every checkpoint: the arguments that made it (base, data,
+template, finetuning type); export and evaluation read the template and QLoRA settings from it."""

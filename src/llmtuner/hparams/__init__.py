@@ -1,17 +1,26 @@
-"""What you can say: argument dataclasses, the parser and the one validator."""
+"""What you can say: argument groups (dataclasses with help=), one reader, one validator per command.
 
+  reader.py             file + flags -> typed values per group (lists parsed here, once)
+  config.py             TrainConfig, EvalConfig, ExportConfig: the groups one command receives
+  *_parser.py           one per command: its groups, its defaults, `parse_*_args`, `format_*_help`
+  validate_*.py         one per command: every combination checked before anything loads
+  checks.py             checks more than one validator makes
+"""
+
+from .config import EvalConfig, ExportConfig, TrainConfig
 from .data_args import DataArguments
 from .eval_args import EvaluationArguments
-from .eval_parser import EvalArguments, format_eval_help, parse_eval_args
+from .eval_parser import format_eval_help, parse_eval_args
 from .export_args import ExportArguments
-from .export_parser import ExportArgs, format_export_help, parse_export_args
+from .export_parser import format_export_help, parse_export_args
 from .finetuning_args import FinetuningArguments
 from .generating_args import GeneratingArguments
 from .model_args import ModelArguments
-from .parser import Arguments, build_training_arguments, format_help, parse_args
+from .train_parser import format_train_help, parse_train_args
+from .validate_train import validate_hardware
 
 __all__ = [
-    "Arguments", "DataArguments", "EvalArguments", "EvaluationArguments", "ExportArgs", "ExportArguments",
-    "FinetuningArguments", "GeneratingArguments", "ModelArguments", "build_training_arguments", "format_eval_help",
-    "format_export_help", "format_help", "parse_args", "parse_eval_args", "parse_export_args",
+    "DataArguments", "EvalConfig", "EvaluationArguments", "ExportArguments", "ExportConfig", "FinetuningArguments",
+    "GeneratingArguments", "ModelArguments", "TrainConfig", "format_eval_help", "format_export_help",
+    "format_train_help", "parse_eval_args", "parse_export_args", "parse_train_args", "validate_hardware",
 ]

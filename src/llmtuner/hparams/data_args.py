@@ -10,10 +10,10 @@ class DataArguments:
         default=None,
         metadata={"help": "Chat template of the model family (e.g. qwen, qwen3, llama3, shuzhiqihuang); required for SFT."},
     )
-    dataset: str | None = field(
+    dataset: list[str] | None = field(
         default=None, metadata={"help": "Training dataset names from dataset_info.json, or file paths; comma-separated."}
     )
-    eval_dataset: str | None = field(
+    eval_dataset: list[str] | None = field(
         default=None, metadata={"help": "Evaluation dataset names or paths, comma-separated."}
     )
     dataset_dir: str = field(
@@ -32,7 +32,7 @@ class DataArguments:
         default="concat",
         metadata={"help": "How to mix several datasets: concatenate, or interleave until the first (under) or last (over) runs out."},
     )
-    interleave_probs: str | None = field(
+    interleave_probs: list[float] | None = field(
         default=None, metadata={"help": "Sampling probabilities for interleaving, comma-separated, one per dataset."}
     )
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-run preprocessing even when cached."})

@@ -15,7 +15,7 @@ class EvaluationArguments:
         default=None, metadata={"help": "Where predictions.jsonl, metrics.json, report.md and the chart go."}
     )
     batch_size: int = field(default=16, metadata={"help": "Prompts per generation / forward batch."})
-    term_lexicon: str | None = field(
+    term_lexicon: list[str] | None = field(
         default=None,
         metadata={"help": "Typed term lexicon file(s) `term<TAB>type`, comma-separated; "
                           "default: medical_terms.txt in dataset_dir when present."},
@@ -25,7 +25,7 @@ class EvaluationArguments:
         metadata={"help": "Score an existing JSONL of predictions (prompt/question, label/reference, predict/prediction) "
                           "without loading a model; LLaMA-Factory's generated_predictions.jsonl loads as is."},
     )
-    compare: str | None = field(
+    compare: list[str] | None = field(
         default=None, metadata={"help": "Two evaluation output folders, `--compare DIR_A DIR_B`: side-by-side table with deltas."}
     )
     mcq_method: Literal["likelihood", "generate"] = field(

@@ -9,7 +9,8 @@ class ExportArguments:
     template: str | None = field(
         default=None,
         metadata={"help": "Chat template the adapter was trained with (qwen, qwen3, llama3, shuzhiqihuang, ...): "
-                          "written into the tokenizer so apply_chat_template gives the training format."},
+                          "written into the tokenizer so apply_chat_template gives the training format. Default: "
+                          "the one the adapter's llmtuner_args.json records."},
     )
     export_dir: str | None = field(
         default=None, metadata={"help": "Folder of the release: sharded safetensors, tokenizer, generation_config, README.md."}
@@ -28,12 +29,18 @@ class ExportArguments:
                           "unquantised base, never into 4-bit weights."},
     )
     default_system: str | None = field(
-        default=None, metadata={"help": "The default system prompt training used, if it overrode the template's."}
+        default=None, metadata={"help": "The default system prompt training used, if it overrode the template's; "
+                                        "default: the one the adapter's llmtuner_args.json records."}
     )
-    dataset: str | None = field(
+    force_template: bool = field(
+        default=False,
+        metadata={"help": "Write `template` / `default_system` into the release even when they differ from the ones "
+                          "the adapter's llmtuner_args.json records (refused otherwise)."},
+    )
+    dataset: list[str] | None = field(
         default=None, metadata={"help": "Training dataset names for the model card (the adapter folder does not record them)."}
     )
-    eval_report: str | None = field(
+    eval_report: list[str] | None = field(
         default=None, metadata={"help": "Evaluation output folder(s) holding metrics.json, comma-separated: shown in the model card."}
     )
     overwrite: bool = field(

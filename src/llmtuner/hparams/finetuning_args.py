@@ -19,11 +19,11 @@ class FinetuningArguments:
     lora_rank: int = field(default=8, metadata={"help": "LoRA rank r."})
     lora_alpha: int | None = field(default=None, metadata={"help": "LoRA scale alpha; default 2 * lora_rank."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
-    lora_target: str = field(
-        default="all",
+    lora_target: list[str] = field(
+        default_factory=lambda: ["all"],
         metadata={"help": "Modules that get LoRA, comma-separated; `all` = every linear layer except the output head."},
     )
-    additional_target: str | None = field(
+    additional_target: list[str] | None = field(
         default=None,
         metadata={"help": "Modules trained in full beside LoRA (e.g. embed_tokens,lm_head after vocabulary expansion)."},
     )
@@ -38,10 +38,10 @@ class FinetuningArguments:
     freeze_trainable_layers: int = field(
         default=2, metadata={"help": "freeze: train the last N layers (negative: the first N)."}
     )
-    freeze_trainable_modules: str = field(
-        default="all", metadata={"help": "freeze: module names inside trainable layers, comma-separated, or `all`."}
+    freeze_trainable_modules: list[str] = field(
+        default_factory=lambda: ["all"], metadata={"help": "freeze: module names inside trainable layers, comma-separated, or `all`."}
     )
-    freeze_extra_modules: str | None = field(
+    freeze_extra_modules: list[str] | None = field(
         default=None, metadata={"help": "freeze: modules outside the layers to train too (e.g. embed_tokens)."}
     )
     skip_unlabeled_logits: bool = field(

@@ -21,7 +21,7 @@ class ModelArguments:
             "file does the same."
         },
     )
-    adapter_name_or_path: str | None = field(
+    adapter_name_or_path: list[str] | None = field(
         default=None,
         metadata={"help": "Path(s) to LoRA adapter folder(s), comma-separated; applied in order."},
     )
@@ -31,11 +31,12 @@ class ModelArguments:
     split_special_tokens: bool = field(
         default=False, metadata={"help": "Tokenize special-token strings found in text as plain text."}
     )
-    new_special_tokens: str | None = field(
+    new_special_tokens: list[str] | None = field(
         default=None, metadata={"help": "Special tokens to add to the tokenizer, comma-separated."}
     )
     resize_vocab: bool = field(
-        default=False, metadata={"help": "Resize embeddings and lm_head to the tokenizer's vocabulary size."}
+        default=False, metadata={"help": "Train embeddings and lm_head too, as after a vocabulary change (they are "
+                                        "resized whenever the tokenizer has more tokens than the model has rows)."}
     )
     trust_remote_code: bool = field(
         default=False,

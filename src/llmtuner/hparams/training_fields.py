@@ -81,6 +81,3 @@ def training_field_docs() -> dict[str, FieldDoc]:
             if f.init
         }
 
-
-def training_field_names() -> frozenset[str]:
-    return frozenset(training_field_docs())

@@ -18,10 +18,6 @@ OUTPUT_LAYER_NAMES = ("lm_head", "output_layer", "embed_out")
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")  # model.layers.11.mlp... -> 11
 
 
-def _split(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
 def linear_module_names(model: Any) -> list[str]:
     """Leaf names of the linear layers LoRA can target (quantized linears included, output head excluded)."""
     import torch
@@ -44,22 +40,23 @@ def _check_names(requested: list[str], valid: list[str], what: str) -> None:
 def check_lora_names(model: Any, args: FinetuningArguments) -> tuple[list[str], list[str]]:
     """(target modules, additional modules) of lora_target / additional_target, checked against the model."""
     valid = linear_module_names(model)
-    targets = _split(args.lora_target)
+    targets = list(args.lora_target)
     if targets == ["all"]:
         targets = valid
     else:
         _check_names(targets, valid, "lora_target")
-    extra = _split(args.additional_target)
+    extra = list(args.additional_target or [])
     if extra:
         module_leaves = sorted({name.split(".")[-1] for name, _ in model.named_modules() if name})
         _check_names(extra, module_leaves, "additional_target")
     return targets, extra
 
 
-def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool) -> Any:
+def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool,
+                train_embeddings: bool) -> Any:
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-    adapters = _split(model_args.adapter_name_or_path)
+    adapters = list(model_args.adapter_name_or_path or [])
     resume_last = is_trainable and adapters and not args.create_new_adapter
     to_merge = adapters[:-1] if resume_last else adapters
     if model_args.quantization_bit is not None and to_merge and is_trainable:
@@ -79,7 +76,7 @@ def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArgument
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # the trainer enables it
     targets, extra = check_lora_names(model, args)
-    if not extra and needs_trainable_embeddings(model_args, args):  # new token rows must learn, LoRA alone cannot train them
+    if not extra and needs_trainable_embeddings(train_embeddings, args):  # new token rows must learn, LoRA alone cannot train them
         extra = embedding_module_names(model)
         logger.info("Vocabulary resized: training %s in full beside LoRA (peft modules_to_save).", ", ".join(extra))
     config = LoraConfig(
@@ -105,10 +102,10 @@ def check_freeze_names(model: Any, args: FinetuningArguments) -> tuple[range, li
         part for name, _ in model.named_parameters() if (match := _LAYER_INDEX.search(name))
         for part in name[match.end():].split(".")[:-1]
     })
-    modules = _split(args.freeze_trainable_modules)
+    modules = list(args.freeze_trainable_modules)
     if modules != ["all"]:
         _check_names(modules, in_layer_modules, "freeze_trainable_modules")
-    extra = _split(args.freeze_extra_modules)
+    extra = list(args.freeze_extra_modules or [])
     top_level = sorted({name.split(".")[-2] for name, _ in model.named_parameters() if not _LAYER_INDEX.search(name)})
     _check_names(extra, top_level, "freeze_extra_modules")
     return layer_ids, modules, extra
@@ -132,8 +129,11 @@ def _numel(param: Any) -> int:
 
 
 def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool,
-                 zero3: bool = False) -> Any:
+                 zero3: bool = False, vocab_changed: bool = False) -> Any:
     """Apply the finetuning type; trainable parameters are kept in fp32 for stable optimizer updates.
+
+    `vocab_changed` (the embeddings were resized, or tokens added): the embeddings train as well, since
+    their new rows are untrained.
 
     Not under ZeRO-3: there the parameters are partitioned placeholders whose shards DeepSpeed owns (and it
     keeps fp32 master weights itself), so casting the placeholders would only desynchronise them.
@@ -141,10 +141,10 @@ def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArgumen
     import torch
 
     if args.finetuning_type == "lora":
-        model = _apply_lora(model, model_args, args, is_trainable)
+        model = _apply_lora(model, model_args, args, is_trainable, vocab_changed)
     elif args.finetuning_type == "freeze" and is_trainable:
         _apply_freeze(model, args)
-        if needs_trainable_embeddings(model_args, args):
+        if needs_trainable_embeddings(vocab_changed, args):
             unfreeze_embeddings(model)
     if is_trainable and not zero3:
         for param in model.parameters():

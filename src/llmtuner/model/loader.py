@@ -45,11 +45,9 @@ def load_tokenizer(model_args: ModelArguments) -> Any:
                 if "trust_remote_code" in str(error) else "")
         raise ConfigError(f"Could not load a tokenizer from {path!r}: {error}.{hint}") from error
     if model_args.new_special_tokens:
-        tokens = [token.strip() for token in model_args.new_special_tokens.split(",") if token.strip()]
-        added = tokenizer.add_special_tokens({"additional_special_tokens": tokens}, replace_extra_special_tokens=False)
-        if added:
-            logger.info("Added %d special tokens; embeddings will be resized.", added)
-            model_args.resize_vocab = True
+        added = tokenizer.add_special_tokens({"additional_special_tokens": list(model_args.new_special_tokens)},
+                                             replace_extra_special_tokens=False)
+        logger.info("Added %d special tokens (new_special_tokens); their embeddings train with the model.", added)
     return tokenizer
 
 
@@ -92,8 +90,10 @@ def _quantization_config(model_args: ModelArguments, dtype: Any) -> Any:
     )
 
 
-def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, cutoff_len: int | None = None) -> Any:
-    """The causal LM with the dtype, attention kernel, quantization and RoPE scaling asked for."""
+def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool,
+               cutoff_len: int | None = None) -> tuple[Any, bool]:
+    """(the causal LM with the dtype, attention kernel, quantization and RoPE scaling asked for, whether its
+    embeddings were resized to fit the tokenizer)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -128,13 +128,12 @@ def load_model(model_args: ModelArguments, tokenizer: Any, is_trainable: bool, c
         # The weights are plain tensors now, but the GGUF marker would make the Trainer refuse to train and
         # save_pretrained refuse to save; transformers' own dequantize() path drops it the same way.
         model.hf_quantizer.remove_quantization_config(model)
-    # automatic whenever the tokenizer outgrew the embeddings (e.g. scripts/expand_vocab.py); resize_vocab
-    # then also tells init_adapter to train the embeddings, whose new rows are untrained otherwise
-    if resize_embeddings(model, len(tokenizer)):
-        model_args.resize_vocab = True
+    # automatic whenever the tokenizer outgrew the embeddings (e.g. scripts/expand_vocab.py); the caller then
+    # trains the embeddings too, whose new rows are untrained otherwise
+    resized = resize_embeddings(model, len(tokenizer))
     if is_trainable:
         model.config.use_cache = False  # a KV cache is useless in training and breaks packed-sequence masks
     else:
         model.requires_grad_(False)
         model.eval()
-    return model
+    return model, resized

@@ -87,13 +87,14 @@ def embeddings_tied(model: Any) -> bool:
     return head is not None and head.weight is model.get_input_embeddings().weight
 
 
-def needs_trainable_embeddings(model_args: Any, finetuning_args: Any) -> bool:
-    """True when the vocabulary was resized (or ``resize_vocab`` was asked) and the method would freeze embeddings.
+def needs_trainable_embeddings(vocab_changed: bool, finetuning_args: Any) -> bool:
+    """True when the vocabulary changed and the method would freeze the embeddings.
 
-    ``load_model`` sets ``resize_vocab`` when it grows the embeddings. For ``lora`` an explicit
-    ``additional_target`` wins: the user chose what trains beside the adapters.
+    ``vocab_changed``: the embeddings were resized (``load_model`` says so), tokens were added
+    (``new_special_tokens``) or ``resize_vocab`` was asked. For ``lora`` an explicit ``additional_target``
+    wins: the user chose what trains beside the adapters.
     """
-    if not model_args.resize_vocab:
+    if not vocab_changed:
         return False
     if finetuning_args.finetuning_type == "lora":
         return not finetuning_args.additional_target

@@ -1,9 +1,9 @@
-"""`llmtuner train`: build the training arguments and run the stage's workflow."""
+"""`llmtuner train`: build the training arguments and run the stage's workflow, looked up by name."""
 
 from collections.abc import Callable
 from typing import Any
 
-from ..hparams import Arguments, build_training_arguments
+from ..hparams import TrainConfig
 
 
 def _stages() -> dict[str, Callable[..., dict[str, float]]]:
@@ -13,18 +13,20 @@ def _stages() -> dict[str, Callable[..., dict[str, float]]]:
     return {"pt": run_pt, "sft": run_sft}
 
 
-def run_training(args: Arguments, callbacks: list[Any] | None = None) -> dict[str, float]:
+def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, float]:
     """Run one training job; returns its metrics."""
-    training_args = build_training_arguments(args)
     from transformers import set_seed
 
     from ..extras.distributed import cleanup_distributed
     from ..extras.reporting import configure_reporting
     from .callbacks import JsonlLogCallback, RunRecordCallback
+    from .training_arguments import build_training_arguments
 
-    configure_reporting(training_args)
-    set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
+    training_args = build_training_arguments(config)  # may start a CPU process group: cleaned up below
     try:
-        return _stages()[args.finetuning.stage](args, training_args, [JsonlLogCallback(), RunRecordCallback(args), *(callbacks or [])])
+        configure_reporting(training_args)
+        set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
+        stage = _stages()[config.finetuning.stage]
+        return stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), *(callbacks or [])])
     finally:
         cleanup_distributed()

@@ -1,11 +1,23 @@
-"""The model families: one `register_template` call each.
+"""The chat templates by name: one `register_template` call per model family, and the lookup.
 
 Formats are copied from each family's own chat template (tokenizer_config.json or the model's
 official code); `tests/test_template_parity.py` checks each against the real tokenizer.
 """
 
 from ..extras.constants import SHUZHIQIHUANG_SYSTEM_PROMPT
-from .template import Template, register_template
+from ..extras.errors import ConfigError
+from .template import Template
+
+TEMPLATES: dict[str, Template] = {}
+
+
+def register_template(template: Template) -> Template:
+    for name in (template.name, *template.aliases):
+        if name in TEMPLATES:
+            raise ValueError(f"template {name!r} registered twice")
+        TEMPLATES[name] = template
+    return template
+
 
 _CHATML = dict(
     user="<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n",
@@ -141,3 +153,14 @@ register_template(Template(
     aliases=("internlm2",),
     **{**_CHATML, "stop_words": ("<|im_end|>", "</s>"), "special_tokens": ("<s>", "<|im_start|>", "<|im_end|>")},
 ))
+
+
+def get_template(name: str) -> Template:
+    if name not in TEMPLATES:
+        valid = ", ".join(sorted(TEMPLATES))
+        raise ConfigError(f"Unknown template {name!r}. Valid templates: {valid}.")
+    return TEMPLATES[name]
+
+
+def template_names() -> list[str]:
+    return sorted(TEMPLATES)

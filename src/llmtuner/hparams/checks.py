@@ -1,0 +1,75 @@
+"""Checks that more than one command's validator makes (model source, template list, DeepSpeed stage).
+
+Each validator collects every problem it finds in a list and raises one ConfigError at the end
+(`fail`), so a user fixes a config in one round instead of one error at a time.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+from ..extras.errors import ConfigError
+from .model_args import ModelArguments
+
+
+def fail(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def template_list() -> str:
+    """The registered template names, for messages. The registry lives in `data.template` (which imports only
+    `extras`); reading it here keeps the list from going stale and makes no import cycle."""
+    from ..data.template_registry import template_names
+
+    return ", ".join(template_names())
+
+
+def check_model_source(model: ModelArguments, problems: list[str], loads_quantized: bool = True) -> None:
+    """A .gguf model_name_or_path becomes folder + gguf_file; a GGUF base needs the gguf package and its file."""
+    path = model.model_name_or_path or ""
+    if path.endswith(".gguf") and model.gguf_file is None:
+        model.model_name_or_path, model.gguf_file = str(Path(path).parent), Path(path).name
+    if model.gguf_file is None:
+        return
+    if importlib.util.find_spec("gguf") is None:
+        problems.append("gguf_file needs the gguf package to read GGUF weights: `pip install 'gguf>=0.19'`.")
+    folder = Path(model.model_name_or_path or ".")
+    if folder.is_dir() and not (folder / model.gguf_file).is_file():
+        found = sorted(p.name for p in folder.glob("*.gguf"))
+        problems.append(f"gguf_file {model.gguf_file!r} is not in {folder}"
+                        + (f"; GGUF files there: {', '.join(found)}." if found else ", which holds no .gguf file."))
+    if loads_quantized and model.quantization_bit is not None:
+        problems.append("quantization_bit with a GGUF base: GGUF weights are dequantized on load and cannot be "
+                        "re-quantized by bitsandbytes in the same step. Use finetuning_type: lora, or export the "
+                        "base to safetensors first.")
+
+
+def runs_remote_model_code(model: ModelArguments) -> bool:
+    """The model class comes from the model folder (config.json auto_map, trust_remote_code), not transformers."""
+    config = Path(model.model_name_or_path or "") / "config.json"
+    if not model.trust_remote_code or not config.is_file():
+        return False
+    try:
+        auto_map = json.loads(config.read_text(encoding="utf-8")).get("auto_map") or {}
+    except (OSError, ValueError):
+        return False  # an unreadable config is reported when the model loads
+    return "AutoModelForCausalLM" in auto_map
+
+
+def deepspeed_stage(config: object) -> int | None:
+    """The ZeRO stage of a deepspeed config (a path to JSON, or a dict); None when unreadable or absent."""
+    if isinstance(config, str) and Path(config).is_file():
+        try:
+            config = json.loads(Path(config).read_text(encoding="utf-8"))
+        except ValueError:
+            return None  # the trainer reports a broken DeepSpeed file itself
+    if not isinstance(config, dict):
+        return None
+    stage = (config.get("zero_optimization") or {}).get("stage")
+    return int(stage) if isinstance(stage, (int, str)) and str(stage).isdigit() else None
+
+
+def largest_lora_rank(adapter_config: dict) -> int:
+    """The adapter's largest LoRA rank: `r`, or a larger one in `rank_pattern`."""
+    return max([int(adapter_config.get("r", 8)), *map(int, (adapter_config.get("rank_pattern") or {}).values())])

@@ -1,0 +1,178 @@
+"""The checks of `llmtuner train` and `preview`: every combination, before any model or data is loaded.
+
+Every message says what to change. Dependent defaults (e.g. `qlora` implies 4-bit) are filled here too,
+so that later code reads settled values. Checks that need to know the hardware are in
+`validate_hardware`, which imports torch and runs just before the training arguments are built.
+"""
+
+from typing import Any
+
+from .checks import check_model_source, deepspeed_stage, fail, runs_remote_model_code, template_list
+from .config import TrainConfig
+from .data_args import DataArguments
+from .finetuning_args import FinetuningArguments
+from .model_args import ModelArguments
+
+
+def _check_finetuning(model: ModelArguments, finetuning: FinetuningArguments, problems: list[str]) -> None:
+    if finetuning.finetuning_type == "qlora":
+        if model.quantization_bit is None:
+            model.quantization_bit = 4
+        finetuning.finetuning_type = "lora"  # QLoRA is LoRA on a quantized base; the rest of the code sees lora
+    check_model_source(model, problems)
+    if model.quantization_bit is not None and finetuning.finetuning_type != "lora":
+        problems.append(
+            f"quantization_bit={model.quantization_bit} with finetuning_type={finetuning.finetuning_type}: quantized "
+            "weights cannot be trained directly. Use finetuning_type: lora (or qlora), or remove quantization_bit."
+        )
+    if finetuning.finetuning_type != "lora":
+        lora_only = [
+            name for name, value in (
+                ("use_dora", finetuning.use_dora), ("use_rslora", finetuning.use_rslora),
+                ("loraplus_lr_ratio", finetuning.loraplus_lr_ratio), ("additional_target", finetuning.additional_target),
+                ("create_new_adapter", finetuning.create_new_adapter),
+            ) if value
+        ]
+        if lora_only:
+            problems.append(
+                f"{', '.join(lora_only)} only apply to LoRA, but finetuning_type={finetuning.finetuning_type}. "
+                "Remove them or set finetuning_type: lora."
+            )
+        if model.adapter_name_or_path:
+            problems.append(
+                f"adapter_name_or_path is set but finetuning_type={finetuning.finetuning_type}: adapters are LoRA. "
+                "Merge them first with `python src/export_model.py`, or set finetuning_type: lora."
+            )
+    if finetuning.lora_rank <= 0:
+        problems.append(f"lora_rank must be positive, got {finetuning.lora_rank}.")
+    if finetuning.lora_alpha is None:
+        finetuning.lora_alpha = 2 * finetuning.lora_rank
+    if not 0.0 <= finetuning.lora_dropout < 1.0:
+        problems.append(f"lora_dropout must be in [0, 1), got {finetuning.lora_dropout}.")
+
+
+def _check_stage(config: TrainConfig, problems: list[str]) -> None:
+    data, stage, training = config.data, config.finetuning.stage, config.training
+    if stage == "sft" and not data.template:
+        problems.append(
+            f"stage sft needs a chat template: set `template` to the model family ({template_list()}); shuzhiqihuang "
+            "is the medical ChatML template."
+        )
+    if training.get("predict_with_generate") and stage != "sft":
+        problems.append(
+            f"predict_with_generate only works with stage sft (got stage {stage}). "
+            "Remove it, or score generations with `python src/evaluate.py`."
+        )
+    if training.get("do_predict") and stage != "sft":
+        problems.append(f"do_predict only works with stage sft (got stage {stage}).")
+    elif training.get("do_predict") and not training.get("predict_with_generate"):
+        problems.append("do_predict generates answers for the eval data: add predict_with_generate: true.")
+    elif training.get("predict_with_generate") and not training.get("do_predict"):
+        problems.append("predict_with_generate takes effect only with do_predict: add do_predict: true (or remove it).")
+    if training.get("do_predict") and not data.eval_dataset and data.val_size == 0:
+        problems.append("do_predict needs evaluation data: set `eval_dataset`, or `val_size` to hold out part of `dataset`.")
+
+
+def _check_data(config: TrainConfig, command: str, problems: list[str]) -> None:
+    data, training = config.data, config.training
+    if data.train_on_prompt and data.mask_history:
+        problems.append("train_on_prompt and mask_history contradict each other (one adds loss, one removes it): pick one.")
+    if data.cutoff_len <= 0:
+        problems.append(f"cutoff_len must be positive, got {data.cutoff_len}.")
+    if data.max_samples is not None and data.max_samples <= 0:
+        problems.append(f"max_samples must be positive, got {data.max_samples}.")
+    if data.val_size < 0 or (data.val_size >= 1 and data.val_size != int(data.val_size)):
+        problems.append(f"val_size must be a fraction in [0, 1) or a whole number of samples, got {data.val_size}.")
+    if training.get("do_train", True) and not data.dataset:
+        problems.append("No training data: set `dataset` to names from dataset_info.json or file paths (comma-separated).")
+    if training.get("do_eval") and not data.eval_dataset and data.val_size == 0:
+        problems.append("do_eval needs evaluation data: set `eval_dataset`, or `val_size` to hold out part of `dataset`.")
+    if data.streaming:
+        if not training.get("max_steps") or training["max_steps"] <= 0:
+            problems.append(
+                "streaming reads the data lazily, so the number of steps per epoch is unknown: set `max_steps`."
+            )
+        if 0 < data.val_size < 1:
+            problems.append(
+                f"streaming cannot hold out a fraction: set val_size to a whole number of samples (got {data.val_size})."
+            )
+    if data.packing and config.finetuning.stage == "sft" and runs_remote_model_code(config.model):
+        problems.append(
+            f"packing with the model's own code ({config.model.model_name_or_path} maps AutoModelForCausalLM to its "
+            "files, trust_remote_code): packed samples are kept apart by transformers' attention reading position_ids, "
+            "which remote model code does not do, so samples would attend to each other. Set packing: false "
+            "(PACKING=false for the launcher).")
+    _check_interleave(data, problems)
+
+
+def _check_interleave(data: DataArguments, problems: list[str]) -> None:
+    probs = data.interleave_probs
+    if probs is None:
+        return
+    if data.mix_strategy == "concat":
+        problems.append("interleave_probs is set but mix_strategy is concat: set mix_strategy: interleave_under or "
+                        "interleave_over.")
+    datasets = data.dataset or []
+    if len(probs) != len(datasets):
+        problems.append(f"interleave_probs has {len(probs)} values but dataset names {len(datasets)}: give one per "
+                        "dataset.")
+    if any(p < 0 for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
+        problems.append(f"interleave_probs must be non-negative and sum to 1, got {probs}.")
+
+
+def validate_train_config(config: TrainConfig, command: str = "train") -> None:
+    """Fill dependent defaults and raise one ConfigError listing every problem found.
+
+    `command` is "train" or "preview": preview writes nothing, so it needs neither output_dir nor a do_* key.
+    """
+    model, training = config.model, config.training
+    problems: list[str] = []
+    if not model.model_name_or_path:
+        problems.append(
+            "model_name_or_path is missing. Give a model folder, e.g. `--model_name_or_path /models/Qwen2.5-7B`, "
+            "or `--model_name_or_path embedded` for the project's tiny CPU model."
+        )
+    _check_finetuning(model, config.finetuning, problems)
+    _check_stage(config, problems)
+    if command == "train" and not any(key in training for key in ("do_train", "do_eval", "do_predict")):
+        training["do_train"] = True  # `llmtuner train` with no do_* key means: train (transformers' default is off)
+    if command == "train" and not any(training.get(key) for key in ("do_train", "do_eval", "do_predict")):
+        problems.append("do_train, do_eval and do_predict are all false: nothing to run. Set do_train: true to train.")
+    _check_data(config, command, problems)
+    if training.get("bf16") and training.get("fp16"):
+        problems.append("bf16 and fp16 are both set: choose one (bf16 on Ampere or newer GPUs, fp16 on older ones).")
+    if command == "train" and training.get("do_train", True) and not training.get("output_dir"):
+        problems.append("output_dir is missing: set where checkpoints and the trained adapter/model go.")
+    fail(problems)
+
+
+def validate_hardware(config: TrainConfig) -> None:
+    """Checks that depend on the machine (imports torch); changes nothing."""
+    import importlib.util
+
+    import torch
+
+    problems: list[str] = []
+    training: dict[str, Any] = config.training
+    has_cuda = torch.cuda.is_available()
+    if training.get("bf16") and has_cuda and not torch.cuda.is_bf16_supported():
+        problems.append(
+            f"bf16 is not supported on {torch.cuda.get_device_name(0)} (needs Ampere or newer): use fp16: true instead."
+        )
+    if training.get("fp16") and not has_cuda:
+        problems.append("fp16 mixed precision needs a CUDA GPU; on CPU remove fp16 (fp32), or use bf16 without DeepSpeed.")
+    if training.get("bf16") and not has_cuda and training.get("deepspeed"):
+        problems.append("bf16 with DeepSpeed needs a GPU; on CPU remove bf16 (DeepSpeed runs in fp32 there).")
+    if config.model.quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
+        problems.append("quantization_bit needs bitsandbytes: `pip install 'bitsandbytes>=0.50.2'`.")
+    if config.model.attn_implementation == "flash_attention_2":
+        if not has_cuda or importlib.util.find_spec("flash_attn") is None:
+            problems.append("attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package; use sdpa.")
+    dtype = config.model.dtype
+    half_weights = dtype in ("bfloat16", "float16") or (dtype == "auto" and has_cuda)
+    if half_weights and deepspeed_stage(training.get("deepspeed")) == 3 and not (training.get("bf16") or training.get("fp16")):
+        # ZeRO-3 partitions the weights as loaded and, without mixed precision, keeps the optimizer in that dtype too
+        problems.append(f"ZeRO-3 with {dtype} weights ({'bf16/fp16 on this GPU' if dtype == 'auto' else 'as set'}) "
+                        "but neither bf16 nor fp16 set: the weights and optimizer states would train in half precision "
+                        "without fp32 master weights. Set bf16: true (or fp16: true on GPUs without bf16), or dtype: float32.")
+    fail(problems)

@@ -1,0 +1,81 @@
+"""One run per output folder: resume from its last complete checkpoint, or refuse to write over someone's files.
+
+A folder holding checkpoints resumes; a folder holding only what a stopped run wrote before its first
+checkpoint starts over; any other non-empty folder is refused unless `overwrite_output_dir` says so.
+Checkpoints a killed save left half-written are renamed aside (never deleted) and skipped.
+"""
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from ..extras.errors import ConfigError
+from ..extras.logging import get_logger
+
+logger = get_logger(__name__)
+
+
+def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None:
+    """The checkpoint to resume from, or None; refuse to clobber a folder holding someone's files."""
+    if training_args.resume_from_checkpoint:
+        return training_args.resume_from_checkpoint
+    output_dir = Path(training_args.output_dir)
+    if not training_args.do_train or not output_dir.is_dir():
+        return None
+    if overwrite_output_dir:
+        logger.info("overwrite_output_dir: training from the start; files in %s are replaced as the run saves.", output_dir)
+        return None
+    last = last_complete_checkpoint(output_dir, set_aside=_is_global_main_process())
+    if last:
+        logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
+        return str(last)
+    contents = list(output_dir.iterdir())
+    if contents and all(_is_run_leftover(path) for path in contents):
+        logger.info("%s holds only the logs of a run stopped before its first checkpoint: training from the start "
+                    "(incomplete checkpoints stay aside).", output_dir)
+    elif contents:
+        raise ConfigError(
+            f"output_dir {output_dir} is not empty and holds no checkpoint to resume from. Choose a new output_dir, "
+            "or set overwrite_output_dir: true to train into it anyway."
+        )
+    return None
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# What a run writes before its first complete checkpoint: its step log (restarted from step 0 on the next
+# run), the tensorboard/wandb folders (new runs add their own files), and incomplete checkpoints (set aside
+# by the main process; the other ranks may still see them under their first name).
+_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+(\.incomplete-\d+)?)$")
+
+
+def _is_run_leftover(path: Path) -> bool:
+    return bool(_RUN_LEFTOVERS.match(path.name))
+
+
+def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path | None:
+    """The newest checkpoint-N whose trainer_state.json (the trainer writes it last) reads back.
+
+    The trainer writes checkpoints in place, so a run killed while saving leaves a partial folder that
+    transformers' own get_last_checkpoint would pick and then fail on. Such folders are skipped, and
+    with `set_aside` (main process only) renamed to checkpoint-N.incomplete: kept, never deleted.
+    """
+    steps = sorted(
+        (int(match.group(1)), path) for path in output_dir.iterdir()
+        if path.is_dir() and (match := _CHECKPOINT.match(path.name))
+    )
+    for _, path in reversed(steps):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            logger.warning("%s is incomplete (the run stopped while saving it); resuming from an earlier one.", path)
+            if set_aside:
+                path.rename(path.with_name(f"{path.name}.incomplete-{int(time.time())}"))
+    return None
+
+
+def _is_global_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
