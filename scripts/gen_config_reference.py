@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from llmtuner.hparams import (  # noqa: E402
-    DataArguments, EvaluationArguments, FinetuningArguments, GeneratingArguments, ModelArguments,
+    DataArguments,
+    EvaluationArguments,
+    FinetuningArguments,
+    GeneratingArguments,
+    ModelArguments,
 )
 from llmtuner.hparams.export_args import ExportArguments  # noqa: E402
 from llmtuner.hparams.reader import annotation_name, default_text  # noqa: E402

