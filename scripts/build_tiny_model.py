@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     args = parser.parse_args(argv)
 
+    from llmtuner.extras.errors import UserError
     from llmtuner.model.tiny import BUILD_INFO_NAME, build_tiny_model  # heavy imports happen in here
 
     try:
         folder = build_tiny_model(args.output_dir, args.data_dir, args.vocab_size, args.seed, args.overwrite)
-    except (FileExistsError, ValueError) as error:  # user mistakes: a short message, no traceback
+    except UserError as error:  # user mistakes: a short message, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     info = json.loads((folder / BUILD_INFO_NAME).read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@
 Trains a sentencepiece BPE model on the corpus, keeps the pieces that the base tokenizer splits and that
 measurably shorten the corpus encoding, adds every --terms entry the base tokenizer splits, and saves the
 expanded tokenizer (normal, non-special added tokens) to --output_dir with expand_vocab_report.json.
-Training then resizes the model's embeddings to the new tokenizer and trains them (see model/vocab.py).
+Training then resizes the model's embeddings to the new tokenizer and trains them (see model/embeddings.py).
 
 Example (the embedded tiny model, then a LoRA run on it):
   python scripts/expand_vocab.py --base_tokenizer embedded \\
@@ -61,26 +61,28 @@ def main(argv: list[str] | None = None) -> int:
 
     import json
 
+    # heavy imports (transformers, sentencepiece) happen inside these functions
     from llmtuner.extras.errors import UserError
-    from llmtuner.model import vocab  # heavy imports (transformers, sentencepiece) happen inside its functions
+    from llmtuner.model.corpus import read_corpus, read_terms
     from llmtuner.model.loader import resolve_model_path
+    from llmtuner.model.vocab_expansion import expand_tokenizer, load_base_tokenizer, model_embedding_rows, save_expanded
 
     try:
         # cheap input checks first, so a typo fails before the tokenizer loads
-        lines = vocab.read_corpus(_split(args.corpus))
-        terms = vocab.read_terms(args.terms, _split(args.term_types)) if args.terms else []
+        lines = read_corpus(_split(args.corpus))
+        terms = read_terms(args.terms, _split(args.term_types)) if args.terms else []
         args.base_tokenizer = resolve_model_path(args.base_tokenizer)  # `embedded`: built from data/ if missing
-        tokenizer = vocab.load_base_tokenizer(args.base_tokenizer, args.trust_remote_code)
-        report = vocab.expand_tokenizer(tokenizer, lines, terms, vocab_size=args.vocab_size,
-                                        min_frequency=args.min_frequency, max_new_tokens=args.max_new_tokens)
+        tokenizer = load_base_tokenizer(args.base_tokenizer, args.trust_remote_code)
+        report = expand_tokenizer(tokenizer, lines, terms, vocab_size=args.vocab_size,
+                                  min_frequency=args.min_frequency, max_new_tokens=args.max_new_tokens)
         report = {"base_tokenizer": str(Path(args.base_tokenizer).absolute()),
                   "corpus_files": [str(Path(p).absolute()) for p in _split(args.corpus)],
                   "terms_file": str(Path(args.terms).absolute()) if args.terms else None,
                   "term_types": _split(args.term_types) or None, **report}
-        rows = vocab.model_embedding_rows(args.base_tokenizer)
+        rows = model_embedding_rows(args.base_tokenizer)
         report["model_embedding_rows"] = rows
-        folder = vocab.save_expanded(tokenizer, args.base_tokenizer, args.output_dir, report,
-                                     copy_model=args.copy_model, overwrite=args.overwrite)
+        folder = save_expanded(tokenizer, args.base_tokenizer, args.output_dir, report,
+                               copy_model=args.copy_model, overwrite=args.overwrite)
     except UserError as error:  # user mistakes: a short message, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """Each finetuning type trains exactly the parameters it promises, and bad module names list valid ones."""
 
-import pytest
-
 from types import SimpleNamespace
+
+import pytest
 
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import FinetuningArguments, ModelArguments
@@ -205,7 +205,7 @@ def test_explicit_additional_target_wins_and_untied_heads_are_both_saved(tiny_mo
     import torch
     from transformers import AutoModelForCausalLM
 
-    from llmtuner.model.vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings
+    from llmtuner.model.embeddings import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings
 
     explicit = FinetuningArguments(finetuning_type="lora", additional_target=["q_proj"])
     assert not needs_trainable_embeddings(True, explicit)

@@ -5,6 +5,7 @@ import sys
 import time
 
 from conftest import ROOT
+
 from llmtuner.cli import main
 
 
@@ -51,3 +52,16 @@ def test_preview_marks_masked_spans_and_prints_stats(tiny_model_dir, capsys):
     assert "samples: 20, kept: 20" in out and "tokens per sample: p50" in out
     assert "without packing" in out and "with packing" in out
 
+
+
+def test_build_tiny_into_a_full_folder_is_a_one_line_error(capsys, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me", encoding="utf-8")
+    assert main(["build-tiny", "--output_dir", str(folder)]) == 2  # refused before anything is built
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llmtuner build-tiny: error:") and "--overwrite" in err and len(err.splitlines()) == 1
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"] and sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    (tmp_path / "empty").mkdir()
+    assert main(["build-tiny", "--output_dir", str(tmp_path / "new"), "--data_dir", str(tmp_path / "empty")]) == 2
+    assert "No training text" in capsys.readouterr().err and not (tmp_path / "new").exists()

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from llmtuner.hparams import parse_train_args
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import ROOT, shared_path
+
 from llmtuner.data.registry import get_dataset_attrs, read_dataset_info
 from llmtuner.extras.errors import ConfigError, DataError
 

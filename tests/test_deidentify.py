@@ -92,7 +92,7 @@ def test_mixed_record_counts_every_kind_and_is_idempotent():
         "住院号：ZY2024031501，邮箱 zhang.san@example.com。阿莫西林0.5g tid，2024-03-15 复查血常规 WBC 12.5。"
     )
     once, counts = deidentify_text(text)
-    assert counts == {kind: 1 for kind in REPLACEMENTS}
+    assert counts == dict.fromkeys(REPLACEMENTS, 1)
     assert "阿莫西林0.5g tid，2024-03-15 复查血常规 WBC 12.5" in once
     for secret in ("张三", VALID_ID, "13812345678", "62345678", "ZY2024031501", "zhang.san"):
         assert secret not in once

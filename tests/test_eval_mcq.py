@@ -155,7 +155,8 @@ def mixed_items():
     (the tiny model runs a forward per item at batch size 1: 16 items keep the test a few seconds)."""
     items = load_mcq_items(json.loads(SAMPLE.read_text(encoding="utf-8")), str(SAMPLE))
     four = [
-        McqItem(id=f"{item.id}-4", question=item.question, options={k: v for k, v in item.options.items() if k != "E"}, answer=item.answer, category=item.category)
+        McqItem(id=f"{item.id}-4", question=item.question, options={k: v for k, v in item.options.items() if k != "E"},
+                answer=item.answer, category=item.category)
         for item in items[10:] if item.answer != "E"
     ]
     mixed = []
@@ -266,7 +267,7 @@ def test_parse_answer_letters_limit_the_choices():
 # ---- accuracy -----------------------------------------------------------------------------------------
 def test_score_items_hand_worked():
     def item(answer, category):
-        return McqItem(id=answer + category, question="q", options={k: "x" for k in "ABCDE"}, answer=answer, category=category)
+        return McqItem(id=answer + category, question="q", options=dict.fromkeys("ABCDE", "x"), answer=answer, category=category)
 
     items = [item("A", "tcm"), item("B", "tcm"), item("AB", "tcm"), item("C", "western"), item("D", "western")]
     # tcm: A right, C for B wrong, "B,A" for AB right -> 2/3; western: None wrong, "d" right -> 1/2

@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, shared_path
 
 HERBS = ["黄芪", "当归", "白术", "茯苓", "甘草", "党参", "川芎", "熟地黄", "白芍", "柴胡", "半夏", "陈皮", "阿胶",
@@ -88,7 +87,7 @@ def check_expanded(base_dir: Path, inputs: dict, extra_text: list[str]) -> dict:
     split = [t for t in terms if len(base(t, add_special_tokens=False)["input_ids"]) > 1]
     assert split, "the test terms must include some the base tokenizer splits"
     assert all(len(expanded(t, add_special_tokens=False)["input_ids"]) == 1 for t in split)
-    # a term already single stays so, unless another added term cuts it (reported, see vocab.expand_tokenizer)
+    # a term already single stays so, unless another added term cuts it (reported, see vocab_expansion.expand_tokenizer)
     cut = set(report["single_terms_split_by_added_terms"])
     assert all(len(expanded(t, add_special_tokens=False)["input_ids"]) == 1 for t in terms if t not in cut)
     assert report["added_from_terms"] == len(split)
@@ -168,11 +167,12 @@ def test_unknown_term_type_lists_the_file_types(script, tiny_model_dir, inputs, 
 
 def test_byte_level_tokens_must_decode_to_themselves():
     """ByteLevel decodes a token made only of byte-alphabet characters ("café") as raw bytes: it is refused."""
-    from llmtuner.model import vocab
+    from llmtuner.model import vocab_expansion
 
-    tokenizer = vocab.load_base_tokenizer(str(shared_path("assets", "qwen2.5")))
+    tokenizer = vocab_expansion.load_base_tokenizer(str(shared_path("assets", "qwen2.5")))
     lines = ["服用桂枝茯苓丸后，café naïve 患者好转。"] * 5
-    selection = vocab.select_new_tokens(tokenizer.backend_tokenizer, lines, pieces=["café", "naïve", "，", "12"],
-                                        terms=["桂枝茯苓丸"], min_frequency=1, max_new_tokens=10)
+    selection = vocab_expansion.select_new_tokens(tokenizer.backend_tokenizer, lines,
+                                                  pieces=["café", "naïve", "，", "12"], terms=["桂枝茯苓丸"],
+                                                  min_frequency=1, max_new_tokens=10)
     assert selection.tokens == ["桂枝茯苓丸"]
     assert selection.rejected_round_trip == 2  # café, naïve; punctuation and digits are never candidates

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, shared_path
+
 from llmtuner.data.template_registry import get_template
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import parse_export_args
@@ -211,7 +211,7 @@ def test_generation_config_stops_on_template_stop_words(release):
 
 def test_model_card(release, lora_adapter):
     card = (release / "README.md").read_text(encoding="utf-8")
-    for expected in ("base_model: tiny-shuzhiqihuang", lora_adapter.name, "tcm_qa,cmedqa", "| 8 | 16 |",
+    for expected in ("base_model: tiny-shuzhiqihuang", lora_adapter.name, "tcm_qa, cmedqa", "| 8 | 16 |",
                      "不是医疗器械", "not a medical device", "licensed", "## 评测 / Evaluation", "| rouge-l | 41.25 |",
                      "中医", "vllm serve tiny-tcm", "## 导出校验 / Export verification"):
         assert expected in card, expected
@@ -326,9 +326,8 @@ def test_4bit_release(tiny_model_dir, lora_adapter, tmp_path):
 def test_cli_end_to_end(tmp_path, eval_dir):
     """Train a tiny SFT LoRA adapter, export it in bf16 with `python src/export_model.py CONFIG --flags`, reload, generate."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from run_helpers import child_env, sft_args, train, write_qa_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter = tmp_path / "adapter"
     train(sft_args(write_qa_dataset(tmp_path / "data"), adapter, max_steps=3))

@@ -5,8 +5,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import format_train_help, parse_train_args
 from llmtuner.hparams.train_parser import TRAIN_GROUPS
@@ -167,7 +167,12 @@ def test_train_command_trains_unless_told_otherwise():
 
 
 def test_gguf_model_path_becomes_folder_and_file(tmp_path):
-    pytest.importorskip("gguf")
+    import importlib.util
+
+    from conftest import skip_or_fail
+
+    if importlib.util.find_spec("gguf") is None:
+        skip_or_fail("gguf is not installed (requirements.txt installs it)")
     (tmp_path / "model.Q4_K_M.gguf").write_bytes(b"")
     args = parse_train_args([*BASE, "--model_name_or_path", str(tmp_path / "model.Q4_K_M.gguf")])
     assert (args.model.model_name_or_path, args.model.gguf_file) == (str(tmp_path), "model.Q4_K_M.gguf")

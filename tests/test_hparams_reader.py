@@ -7,8 +7,17 @@ import pytest
 import yaml
 
 from llmtuner.extras.errors import ConfigError
-from llmtuner.hparams import (DataArguments, EvaluationArguments, ExportArguments, FinetuningArguments,
-                              GeneratingArguments, ModelArguments, parse_eval_args, parse_export_args, parse_train_args)
+from llmtuner.hparams import (
+    DataArguments,
+    EvaluationArguments,
+    ExportArguments,
+    FinetuningArguments,
+    GeneratingArguments,
+    ModelArguments,
+    parse_eval_args,
+    parse_export_args,
+    parse_train_args,
+)
 from llmtuner.hparams.reader import assign_to_groups, read_sources
 
 GROUPS = (ModelArguments, DataArguments, FinetuningArguments, GeneratingArguments, EvaluationArguments, ExportArguments)

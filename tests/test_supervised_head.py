@@ -1,9 +1,10 @@
 """SFT computes the LM head only at supervised positions: the same loss and gradients, fewer logits."""
 
+from run_helpers import logged_losses, sft_args, train, write_qa_dataset
+
 from llmtuner.data.collator import SupervisedCollator
 from llmtuner.extras.constants import IGNORE_INDEX
 from llmtuner.train.sft.supervised_head import SupervisedHead, supports_supervised_head
-from run_helpers import logged_losses, sft_args, train, write_qa_dataset
 
 
 def _batch(pad_token_id: int):

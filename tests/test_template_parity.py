@@ -5,8 +5,8 @@ chat templates, so their `apply_chat_template` is the reference.
 """
 
 import pytest
-
 from conftest import shared_path
+
 from llmtuner.data.template_registry import get_template
 
 SYSTEM = "你是一名中西医结合科医生。"

@@ -22,8 +22,8 @@ import re
 from functools import lru_cache
 
 import pytest
-
 from conftest import shared_path
+
 from llmtuner.data.template_registry import get_template
 from llmtuner.extras.errors import ConfigError
 

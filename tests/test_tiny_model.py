@@ -11,8 +11,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here must work withou
 import pytest
 
 from llmtuner.extras.constants import PROJECT_ROOT, SHUZHIQIHUANG_SYSTEM_PROMPT
+from llmtuner.extras.errors import ConfigError, DataError
 from llmtuner.model import tiny
-from llmtuner.model.tiny import build_tiny_model, collect_corpus, ensure_tiny_model
+from llmtuner.model.corpus import collect_corpus
+from llmtuner.model.tiny import build_tiny_model, ensure_tiny_model
 
 VOCAB = 2000  # small for speed; the default build uses 8000
 
@@ -52,7 +54,7 @@ def project_data_or_sample(tmp: Path) -> Path:
     try:
         collect_corpus(data)
         return data
-    except ValueError:  # data/ not written yet: the builder must work anyway
+    except DataError:  # data/ not written yet: the builder must work anyway
         return write_sample_data(tmp / "sample_data")
 
 
@@ -76,7 +78,7 @@ def test_collect_corpus_rules(tmp_path: Path) -> None:
     assert "黄芪" in corpus and "herb" not in text and "term" not in text  # first column, no comments
     assert "skipped" not in text and SENTENCES[0][::-1] in corpus  # nested strings of .jsonl records
     assert len(corpus) == len(set(corpus))
-    with pytest.raises(ValueError, match="empty_dir"):
+    with pytest.raises(DataError, match="empty_dir"):
         build_tiny_model(tmp_path / "out", data_dir=tmp_path / "empty_dir")
     assert not (tmp_path / "out").exists()
 
@@ -255,7 +257,7 @@ def test_ensure_and_atomic_rebuild(tiny_dir: Path, tmp_path: Path, monkeypatch: 
     assert calls[-1] == (tmp_path / "missing", {"overwrite": False})
     monkeypatch.undo()
 
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ConfigError, match="--overwrite"):
         build_tiny_model(tiny_dir, data_dir=tmp_path)  # never silently replaces a folder
     # A failure after training leaves neither the output nor a temporary sibling behind.
     monkeypatch.setattr(tiny, "_chars_per_token", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))

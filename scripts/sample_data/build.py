@@ -35,6 +35,12 @@ import knowledge_tcm as T  # noqa: E402
 import knowledge_western as W  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
+# The TCM safety lists (十八反, 十九畏, 妊娠禁忌) are the evaluator's own, so the sample data is checked by the
+# rules it will be scored by. safety_data.py is plain data: importing it needs nothing beyond the standard library.
+if os.path.join(ROOT, "src") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "src"))
+from llmtuner.eval import safety_data  # noqa: E402
+
 DATA_DIR = os.path.join(ROOT, "data")
 SEED = 2026
 
@@ -91,11 +97,28 @@ def syndrome_diseases(name):
 
 
 def pregnancy_caution_herbs():
-    """Herbs to keep out of pregnancy-related reference answers."""
+    """Herbs to keep out of pregnancy-related reference answers: the evaluator's 禁用 and 慎用 lists, plus the
+    herbs whose own entry in the tables names 孕妇 (an answer must not contradict the data's monographs)."""
     names = {h["name"] for h in T.HERBS if "孕妇" in h["zhuyi"]}
-    names.update(T.PREGNANCY_CAUTION_EXTRA)
-    names.update({"半夏", "附子", "大黄", "芒硝", "桃仁", "红花", "牛膝"})
+    names.update(herb for herbs in safety_data.PREGNANCY.values() for herb in herbs)
     return names
+
+
+def safety_herb(name):
+    """The listed herb a formula ingredient is, read as eval.safety reads text (longest listed name inside it):
+    an alias (黑顺片 -> 附子) or a processed form (半夏曲 -> 半夏, 炙甘草 -> 甘草); None for other herbs and for
+    words that only contain a listed name (白附子 is its own herb, 胆南星 is not 天南星)."""
+    names = dict.fromkeys(safety_data.NOT_HERBS)
+    for herb, aliases in safety_data.HERBS.items():
+        names.update(dict.fromkeys((herb,) + aliases, herb))
+    inside = [word for word in names if word in name]
+    return names[max(inside, key=len)] if inside else None
+
+
+def forbidden_pairs():
+    """(herb, herb) of every 十八反 and 十九畏 rule, from the evaluator's lists."""
+    pairs = [(a, b) for side, others in safety_data.EIGHTEEN_INCOMPATIBLE for a in side for b in others]
+    return pairs + list(safety_data.NINETEEN_FEARS)
 
 
 def reportable(d):
@@ -114,11 +137,11 @@ def validate_tables():
         assert len(names) == len(set(names)), "duplicate %s names" % key
     for h in T.HERBS:
         assert h["category"] in T.HERB_CATEGORY_DESC, h["name"]
-    forbidden = [tuple(p) for p in T.SHIBA_FAN] + [tuple(p) for p in T.SHIJIU_WEI]
+    forbidden = forbidden_pairs()
     for f in T.FORMULAS:
         assert f["category"] in T.FORMULA_CATEGORY_DESC, f["name"]
         assert len(set(f["zucheng"])) == len(f["zucheng"]), f["name"]
-        comp = set(f["zucheng"])
+        comp = {safety_herb(x) for x in f["zucheng"]} - {None}
         for a, b in forbidden:
             assert not (a in comp and b in comp), "%s contains 十八反/十九畏 pair %s-%s" % (f["name"], a, b)
     for s in T.SYNDROMES:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 REPLACEMENTS: dict[str, str] = {
     "email": "[邮箱]",

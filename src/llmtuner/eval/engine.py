@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ..data.template import Template
 from ..hparams import EvalConfig
+from .tokenizer import load_tokenizer_and_template
 
 
 class InferenceEngine(Protocol):
@@ -30,20 +31,6 @@ class InferenceEngine(Protocol):
     def sequence_nll(self, blocks: list[list[int]]) -> list[tuple[float, int]]:
         """Per token block, (summed negative log-likelihood of tokens 2..n, number of those tokens)."""
         ...
-
-
-def load_tokenizer_and_template(args: EvalConfig) -> tuple[Any, Template | None]:
-    """The tokenizer with the template's fixes; the model/template mismatch check runs here, before weights load."""
-    from ..data.template_registry import get_template
-    from ..model.loader import load_tokenizer
-
-    tokenizer = load_tokenizer(args.model)
-    template = get_template(args.data.template) if args.data.template else None
-    if template is not None:
-        template.fix_tokenizer(tokenizer)
-    elif tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, template
 
 
 def load_for_eval(args: EvalConfig) -> tuple[Any, Any, Template | None]:

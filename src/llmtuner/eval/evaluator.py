@@ -18,29 +18,13 @@ from ..extras.logging import get_logger
 from ..hparams import EvalConfig
 from .items import QaItem, load_qa_items
 from .mcq_task import run_mcq
-from .store import PredictionStore, write_json
+from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings, write_json
 
 logger = get_logger(__name__)
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
 TEXTS_PER_CALL = 64  # ppl: texts whose blocks go to the engine together
-SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used
-
-
-def generation_settings(args: EvalConfig) -> dict[str, Any]:
-    """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
-    # lists as the "a,b" strings earlier versions recorded, so their predictions still resume
-    joined = {key: ",".join(value) if value else None for key, value in (
-        ("adapter", args.model.adapter_name_or_path), ("eval_dataset", args.data.eval_dataset))}
-    return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": joined["adapter"],
-            "template": args.data.template, "eval_dataset": joined["eval_dataset"], "dataset_dir": args.data.dataset_dir,
-            "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
-            "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
-            "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
-            "infer_backend": args.eval.infer_backend}
-
-
 def _prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalConfig) -> list[int]:
     system = item.system if item.system is not None else args.data.default_system
     ids = template.encode_prompt(tokenizer, item.messages, system=system, enable_thinking=args.data.enable_thinking)

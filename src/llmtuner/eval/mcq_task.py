@@ -6,7 +6,7 @@ from typing import Any
 from ..hparams import EvalConfig
 from .items import load_mcq_rows
 from .mcq import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
-from .store import PredictionStore
+from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
 
 
 def _items(args: EvalConfig) -> list[McqItem]:
@@ -23,7 +23,6 @@ def run_mcq(args: EvalConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
     from .engine import load_engine
-    from .evaluator import SETTINGS_ADDED_LATER, generation_settings
 
     items = _items(args)
     store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)

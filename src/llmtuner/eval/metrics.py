@@ -68,7 +68,7 @@ def score_pair(prediction: str, reference: str) -> dict[str, float]:
 
 def corpus_scores(predictions: Iterable[str], references: Iterable[str]) -> dict[str, float]:
     """Mean of the per-sample scores, per metric."""
-    totals: dict[str, float] = {name: 0.0 for name in TEXT_METRICS}
+    totals: dict[str, float] = dict.fromkeys(TEXT_METRICS, 0.0)
     count = 0
     for prediction, reference in zip(predictions, references, strict=True):
         for name, value in score_pair(prediction, reference).items():

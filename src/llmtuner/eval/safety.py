@@ -78,9 +78,9 @@ def _matcher() -> tuple[object, list[str | None]]:
     """The automaton over every name, alias and NOT_HERBS word, and the canonical herb per pattern."""
     from ahocorasick_rs import AhoCorasick, MatchKind
 
-    names: dict[str, str | None] = {word: None for word in safety_data.NOT_HERBS}
+    names: dict[str, str | None] = dict.fromkeys(safety_data.NOT_HERBS)
     for herb, aliases in safety_data.HERBS.items():
-        names.update({name: herb for name in (herb, *aliases)})
+        names.update(dict.fromkeys((herb, *aliases), herb))
     patterns = list(names)
     return AhoCorasick(patterns, matchkind=MatchKind.LeftmostLongest), [names[p] for p in patterns]
 

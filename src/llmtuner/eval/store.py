@@ -8,6 +8,7 @@ from typing import Any
 
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
+from ..hparams import EvalConfig
 
 logger = get_logger(__name__)
 
@@ -83,3 +84,19 @@ def write_json(path: Path, obj: Any) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(obj, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(temporary, path)
+
+
+SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used
+
+
+def generation_settings(args: EvalConfig) -> dict[str, Any]:
+    """What decides an answer; batch_size and max_samples do not (greedy answers do not depend on them)."""
+    # lists as the "a,b" strings earlier versions recorded, so their predictions still resume
+    joined = {key: ",".join(value) if value else None for key, value in (
+        ("adapter", args.model.adapter_name_or_path), ("eval_dataset", args.data.eval_dataset))}
+    return {"task": args.eval.task, "model": args.model.model_name_or_path, "adapter": joined["adapter"],
+            "template": args.data.template, "eval_dataset": joined["eval_dataset"], "dataset_dir": args.data.dataset_dir,
+            "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
+            "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
+            "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
+            "infer_backend": args.eval.infer_backend}

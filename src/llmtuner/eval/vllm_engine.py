@@ -17,7 +17,7 @@ from ..extras.logging import get_logger
 from ..hparams import EvalConfig, GeneratingArguments
 from ..hparams.checks import largest_lora_rank
 from ..model.loader import resolve_model_path, source_kwargs
-from .engine import load_tokenizer_and_template
+from .tokenizer import load_tokenizer_and_template
 
 logger = get_logger(__name__)
 

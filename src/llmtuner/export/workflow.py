@@ -17,8 +17,15 @@ from .provenance import read_training_facts
 from .publish import make_staging, publish
 from .quantize import write_quantized
 from .tokenizer import ChatTemplateChoice, load_release_tokenizer, save_release_tokenizer, set_chat_template
-from .verify import (VerificationError, check, check_reloaded_tokenizer, compute_logits, max_abs_diff, probe_inputs,
-                     reload_and_generate)
+from .verify import (
+    VerificationError,
+    check,
+    check_reloaded_tokenizer,
+    compute_logits,
+    max_abs_diff,
+    probe_inputs,
+    reload_and_generate,
+)
 
 logger = get_logger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import FinetuningArguments, ModelArguments
-from .vocab import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings, unfreeze_embeddings
+from .embeddings import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings, unfreeze_embeddings
 
 logger = get_logger(__name__)
 

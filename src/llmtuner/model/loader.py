@@ -5,7 +5,7 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import ModelArguments
-from .vocab import resize_embeddings
+from .embeddings import resize_embeddings
 
 logger = get_logger(__name__)
 

@@ -5,32 +5,26 @@ same code paths must serve 7B models on GPU servers. So this module trains a sen
 on the text under ``data/``, turns it into an ordinary ``tokenizer.json`` fast tokenizer with ChatML
 special tokens and chat template, and saves a randomly initialised ``Qwen2ForCausalLM`` next to it.
 
-Why BPE and not unigram: on 1.6M characters of ``data/`` sentencepiece BPE trained in 1.1 s and unigram
-in 17.6 s (one thread; all ~5M characters take BPE ~3 s), and the build must stay fast on 2 shared cores.
-A BPE vocabulary also maps exactly onto ``tokenizers``'s BPE model with byte fallback, as LLaMA's converted
-tokenizers do, and unlike a Unigram vocabulary it cannot match a literal "<0x41>" in the text to a byte
-piece, since merges never build byte pieces.
+Why BPE (see also corpus.py): it trains fast enough for 2 shared cores (all ~5M characters of ``data/`` in
+~3 s), maps exactly onto ``tokenizers``'s BPE model with byte fallback, as LLaMA's converted tokenizers do,
+and unlike a Unigram vocabulary cannot match a literal "<0x41>" in the text to a byte piece, since merges
+never build byte pieces.
 """
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..extras.constants import CHATML_SPECIAL_TOKENS, DEFAULT_TINY_MODEL_DIR, PROJECT_ROOT, SHUZHIQIHUANG_SYSTEM_PROMPT
+from ..extras.errors import ConfigError, DataError
+from ..extras.files import staged_dir, target_problem, write_json, write_text
 from ..extras.logging import get_logger
+from .corpus import collect_corpus, train_sentencepiece
 
 logger = get_logger(__name__)
 
 BUILD_INFO_NAME = "build_info.json"
-MAX_TRAIN_CHARS = 8_000_000  # keeps the sentencepiece step to a few seconds however big data/ grows
-MAX_LINE_CHARS = 2000  # sentencepiece skips over-long sentences (max_sentence_length is in bytes)
 # Shipped in the folder for AutoTokenizer(..., trust_remote_code=True); see _pin_tokenizer_class.
 TOKENIZER_MODULE = "tokenization_shuzhiqihuang"
 TOKENIZER_MODULE_SOURCE = '''\
@@ -61,119 +55,6 @@ CHAT_TEMPLATE = r"""{%- set default_system = DEFAULT_SYSTEM %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
 """.replace("DEFAULT_SYSTEM", json.dumps(SHUZHIQIHUANG_SYSTEM_PROMPT, ensure_ascii=False))
-
-
-def _strings(obj: Any) -> Iterator[str]:
-    """Every string value inside a JSON value, depth first (keys are field names, not text)."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, (list, dict)):
-        for item in obj.values() if isinstance(obj, dict) else obj:
-            yield from _strings(item)
-
-
-def _file_texts(suffix: str, content: str) -> list[str]:
-    if suffix == ".json":
-        return list(_strings(json.loads(content)))
-    if suffix == ".jsonl":
-        return [s for line in content.splitlines() if line.strip() for s in _strings(json.loads(line))]
-    # .txt: one entry per line, comments skipped, first column of tab-separated tables (term<TAB>type)
-    return [line.split("\t")[0] for line in content.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def collect_corpus(data_dir: str | Path) -> tuple[list[str], dict[str, str]]:
-    """Training lines from every .json/.jsonl/.txt under ``data_dir``, and ``{relative path: sha256}`` used."""
-    data_dir = Path(data_dir)
-    files = sorted(
-        p
-        for p in (data_dir.rglob("*") if data_dir.is_dir() else [])
-        if p.is_file()
-        and p.suffix in (".json", ".jsonl", ".txt")
-        and p.name != "dataset_info.json"
-        and not p.name.lower().startswith("readme")
-        and not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
-    )
-    lines: dict[str, None] = {}  # ordered set: repeated metadata values ("western", "gpt") count once
-    used: dict[str, str] = {}
-    for path in files:
-        raw = path.read_bytes()  # hashed and parsed from the same bytes
-        try:
-            texts = _file_texts(path.suffix, raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:  # e.g. a file still being written
-            logger.warning("Skipping %s for the tokenizer corpus: %s", path, err)
-            continue
-        for text in texts:
-            for line in text.split("\n"):  # "\n" is a user-defined piece; sentences need not contain it
-                for start in range(0, len(line), MAX_LINE_CHARS):
-                    lines[line[start : start + MAX_LINE_CHARS]] = None
-        used[path.relative_to(data_dir).as_posix()] = hashlib.sha256(raw).hexdigest()
-    corpus = [line for line in lines if line.strip()]
-    if not corpus:
-        raise ValueError(f"No training text in {data_dir.resolve()} (looked for .json, .jsonl and .txt files).")
-    total = sum(map(len, corpus))
-    if total > MAX_TRAIN_CHARS:  # deterministic stride sample, spread over all files
-        corpus = corpus[:: -(-total // MAX_TRAIN_CHARS)]
-    return corpus, used
-
-
-def restrict_characters(corpus: list[str], vocab_size: int, coverage: float = 0.9995) -> list[str]:
-    """The corpus cut at characters that do not fit when ``coverage`` needs over half of the non-byte pieces.
-
-    Chinese needs ~3,700 characters for 99.95% coverage, more than a 2,000-piece test vocabulary holds, and
-    sentencepiece refuses coverage below 0.98. Lines are split at the rarest characters instead, so they get
-    no piece and fall back to bytes (which round-trip all the same).
-    """
-    from collections import Counter
-
-    ranked = sorted(Counter("".join(corpus)).items(), key=lambda kv: (-kv[1], kv[0]))
-    budget = max(1, (vocab_size - 256 - 2) // 2)  # 256 byte pieces, <unk> and "\n" come first
-    total, needed, covered = sum(n for _, n in ranked), 0, 0
-    while needed < len(ranked) and covered < coverage * total:
-        covered += ranked[needed][1]
-        needed += 1
-    if needed <= budget:
-        return corpus
-    # the space stays whatever its rank: without a "▁" piece every space would cost three byte tokens
-    rare = {ord(ch): "\n" for ch, _ in ranked[budget:] if ch != " "}
-    logger.info("Keeping the %d most frequent of %d characters for %d pieces.", budget, len(ranked), vocab_size)
-    return [part for line in corpus for part in line.translate(rare).split("\n") if part.strip()]
-
-
-def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
-    """Serialized sentencepiece BPE model with byte fallback, identity normalisation and no BOS/EOS."""
-    import io
-
-    import sentencepiece as spm
-
-    options = dict(
-        model_type="bpe",
-        vocab_size=vocab_size,
-        byte_fallback=True,
-        normalization_rule_name="identity",  # keeps "\n", full-width punctuation and spaces as written
-        remove_extra_whitespaces=False,
-        add_dummy_prefix=False,
-        split_digits=True,
-        character_coverage=0.9995,
-        user_defined_symbols=["\n"],  # always its own piece: tokenisation is context-free at line breaks
-        required_chars="▁",  # a space piece even when the corpus has few spaces (else 3 byte tokens per space)
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,  # ids 1.. are "\n" and the 256 byte pieces
-        num_threads=1,  # determinism
-        max_sentence_length=4 * MAX_LINE_CHARS,
-        minloglevel=2,
-    )
-    sentences = restrict_characters(corpus, vocab_size)
-    for hard_limit in (True, False):
-        model = io.BytesIO()
-        try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences), model_writer=model, hard_vocab_limit=hard_limit, **options
-            )
-            return model.getvalue()
-        except RuntimeError as err:
-            if not hard_limit or "Vocabulary size" not in str(err):
-                raise
-            logger.warning("Little text for %d pieces (%s); training with a soft vocabulary limit.", vocab_size, err)
-    raise AssertionError("unreachable")
 
 
 def sentencepiece_to_fast_tokenizer(sp_model: bytes) -> Any:
@@ -264,10 +145,12 @@ def build_tiny_model(
     """
     start = time.perf_counter()
     output_dir = Path(output_dir).absolute()
-    if output_dir.exists() and not overwrite:
-        raise FileExistsError(f"{output_dir} exists; pass overwrite=True (--overwrite) to rebuild it.")
+    problem = target_problem(output_dir, overwrite)  # before the build, which takes a while
+    if problem:
+        fix = "pass overwrite=True (--overwrite) to rebuild it, or " if output_dir.is_dir() else ""
+        raise ConfigError(f"{problem}: {fix}choose another --output_dir.")
     if vocab_size < 300:
-        raise ValueError(f"vocab_size={vocab_size} is too small: 256 byte pieces alone need more.")
+        raise ConfigError(f"vocab_size={vocab_size} is too small: 256 byte pieces alone need more.")
 
     corpus, used_files = collect_corpus(data_dir)
     n_chars = sum(map(len, corpus))
@@ -278,9 +161,7 @@ def build_tiny_model(
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("Tokenizer: %d tokens; model: %d parameters.", len(tokenizer), n_params)
 
-    tmp_dir = output_dir.parent / f".{output_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp_dir.mkdir(parents=True)  # not mkdtemp: its 0700 mode would stick to the final folder
-    try:
+    with staged_dir(output_dir, "tmp", overwrite) as tmp_dir:
         tokenizer.save_pretrained(tmp_dir)
         model.save_pretrained(tmp_dir)
         (tmp_dir / "sentencepiece.model").write_bytes(sp_model)  # provenance; loaders use tokenizer.json
@@ -298,11 +179,7 @@ def build_tiny_model(
             "seed": seed,
             "seconds": round(time.perf_counter() - start, 2),
         }
-        _write_json(tmp_dir / BUILD_INFO_NAME, info)
-        _replace_dir(tmp_dir, output_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+        write_json(tmp_dir / BUILD_INFO_NAME, info)
     logger.info("Wrote the tiny model to %s in %.1f s.", output_dir, time.perf_counter() - start)
     return output_dir
 
@@ -320,25 +197,8 @@ def _pin_tokenizer_class(folder: Path) -> None:
     config = json.loads(path.read_text(encoding="utf-8"))
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config["auto_map"] = {"AutoTokenizer": [None, f"{TOKENIZER_MODULE}.ShuzhiqihuangTokenizer"]}
-    _write_json(path, config)
-    (folder / f"{TOKENIZER_MODULE}.py").write_text(TOKENIZER_MODULE_SOURCE, encoding="utf-8")
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def _replace_dir(src: Path, dst: Path, overwrite: bool) -> None:
-    """Rename ``src`` to ``dst``; an old ``dst`` is moved aside first and deleted only afterwards."""
-    if not dst.exists():
-        os.replace(src, dst)  # fails if another process created dst meanwhile; the caller cleans up
-        return
-    if not overwrite:
-        raise FileExistsError(f"{dst} appeared while building; pass overwrite=True to replace it.")
-    old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
-    os.replace(dst, old / dst.name)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
+    write_json(path, config)
+    write_text(folder / f"{TOKENIZER_MODULE}.py", TOKENIZER_MODULE_SOURCE)
 
 
 def is_complete(folder: str | Path) -> bool:
@@ -354,7 +214,7 @@ def _built_from_other_data(folder: Path) -> bool:
         return False  # built from elsewhere on purpose (build-tiny --data_dir): leave it
     try:
         _, used = collect_corpus(data_dir)
-    except ValueError:
+    except DataError:  # data/ holds no text now: nothing better to rebuild from
         return False
     if used != info.get("data_files"):
         logger.warning("The tiny model at %s was built from an older data/; rebuilding it.", folder)
@@ -370,7 +230,7 @@ def ensure_tiny_model(output_dir: str | Path | None = None) -> Path:
     logger.info("No complete, current tiny model at %s; building it from %s.", folder, PROJECT_ROOT / "data")
     try:  # replace a half folder, but never a folder that another process finishes meanwhile
         return build_tiny_model(folder, overwrite=folder.exists())
-    except OSError:
+    except (OSError, ConfigError):  # ConfigError: the folder appeared between the two checks
         if is_complete(folder):  # e.g. a second rank finished first: its build is identical
             return folder
         raise

@@ -1,11 +1,12 @@
 """Trainer callbacks: a machine-readable training log with throughput and ETA."""
 
-import json
 import os
 import time
 from typing import Any
 
 from transformers import TrainerCallback
+
+from ..extras.files import append_jsonl, read_jsonl, write_jsonl
 
 LOG_NAME = "trainer_log.jsonl"
 
@@ -47,32 +48,13 @@ class JsonlLogCallback(TrainerCallback):
         if steps_done > 0 and state.max_steps:
             record["eta_s"] = round(elapsed / steps_done * (state.max_steps - state.global_step), 1)
         os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, LOG_NAME), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_jsonl(os.path.join(args.output_dir, LOG_NAME), [record])  # whole lines, never glued onto a torn one
 
 
 def _truncate_after(path: str, step: int) -> None:
-    """Keep only the records up to `step` (atomically: a crash here leaves the old file)."""
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as handle:
-        lines = [line for line in handle if line.strip()]
-    kept = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # cut off by the crash this run resumes from
-                continue
-            raise
-        if record.get("step", 0) <= step:
-            kept.append(line if line.endswith("\n") else line + "\n")
-    if kept == lines:
-        return
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.writelines(kept)
-    os.replace(temporary, path)
+    """Keep only the records up to `step`, and no torn last line (atomically: a crash here leaves the old file)."""
+    if os.path.exists(path):
+        write_jsonl(path, [record for record in read_jsonl(path) if record.get("step", 0) <= step])
 
 
 class RunRecordCallback(TrainerCallback):

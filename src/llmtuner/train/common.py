@@ -1,12 +1,11 @@
 """What every stage does after its preamble: the optimizer, the trainer run, the final save and the run record."""
 
-import json
 import math
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from ..extras.files import move_into, write_json
 from ..extras.logging import get_logger
 from ..hparams import TrainConfig
 
@@ -63,12 +62,7 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
         shutil.rmtree(staging)  # left by a save that crashed: its files must not be published with these
     trainer.save_model(str(staging))  # collective under ZeRO-3: every rank takes part
     if trainer.is_world_process_zero():
-        for item in sorted(staging.iterdir()):
-            target = Path(output_dir) / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
-        staging.rmdir()
+        move_into(staging, output_dir)  # not a folder rename: output_dir also holds the checkpoints
 
 
 from ..extras.constants import RUN_RECORD  # noqa: E402
@@ -84,9 +78,7 @@ def save_run_record(args: TrainConfig, output_dir: str) -> None:
     record = {
         "llmtuner_version": __version__,
         **{group: dataclasses.asdict(getattr(args, group)) for group in ("model", "data", "finetuning")},
-        "training": {key: value for key, value in args.training.items() if isinstance(value, (str, int, float, bool, type(None)))},
+        "training": {key: value for key, value in args.training.items()
+                     if isinstance(value, (str, int, float, bool, type(None)))},
     }
-    path = Path(output_dir) / RUN_RECORD
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
+    write_json(Path(output_dir) / RUN_RECORD, record)

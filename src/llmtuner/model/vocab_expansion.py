@@ -1,8 +1,7 @@
-"""Vocabulary expansion: new domain tokens for a tokenizer, and trainable embeddings for them.
+"""Vocabulary expansion, offline (``scripts/expand_vocab.py``): new domain tokens for a base tokenizer.
 
-Tokenizer side (used by ``scripts/expand_vocab.py``): candidate pieces come from a sentencepiece model
-trained on the domain corpus plus a curated term list; they are added to the base tokenizer as normal
-(non-special) added tokens.
+Candidate pieces come from a sentencepiece model trained on the domain corpus plus a curated term list; they
+are added to the base tokenizer as normal (non-special) added tokens.
 
 How added tokens behave in a ``tokenizers`` fast tokenizer, which decides what may be added:
 
@@ -18,12 +17,11 @@ How added tokens behave in a ``tokenizers`` fast tokenizer, which decides what m
   characters such as ``"é"`` is read as byte 0xE9 and decodes to U+FFFD. Every candidate must therefore
   decode to itself and encode to itself alone, and the whole corpus must round-trip as before.
 
-Model side (used by ``loader.py`` and ``adapter.py``): the embedding matrix grows (mean-initialised) when
-the tokenizer has more tokens than it has rows, and the grown input embedding and output head are made
-trainable for ``lora`` (peft ``modules_to_save``) and ``freeze``; ``full`` trains them anyway.
+Training then grows the model's embeddings to the new tokenizer and trains them (``embeddings.py``).
 """
 
 import json
+import shutil
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -33,200 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from ..extras.errors import DataError
+from ..extras.files import staged_dir, target_problem, write_json
 from ..extras.logging import get_logger
+from .corpus import MAX_TRAIN_CHARS, split_long_lines, stride_sample, train_sentencepiece
 
 logger = get_logger(__name__)
 
 REPORT_NAME = "expand_vocab_report.json"
-TEXT_FIELDS = ("text", "system", "instruction", "input", "output")  # `text` (pretraining) and alpaca fields
-CONVERSATION_FIELDS = ("conversations", "messages")  # sharegpt / OpenAI style: value or content of each turn
 MAX_EVAL_CHARS = 4_000_000  # corpus sample for gains and chars/token: a ratio needs no more
 MAX_OCCURRENCES = 32  # occurrences per token whose marginal gain is measured exactly; the rest are scaled
 MAX_PRUNE_ROUNDS = 4
 
 
 # ----------------------------------------------------------------------------------------------------------
-# model side
-# ----------------------------------------------------------------------------------------------------------
-
-
-def embedding_rows(model: Any) -> int:
-    """Rows of the input embedding (``num_embeddings``: ZeRO-3 partitioning leaves ``weight.shape`` empty)."""
-    embedding = model.get_input_embeddings()
-    rows = getattr(embedding, "num_embeddings", None)
-    if rows is None:
-        weight = embedding.weight
-        rows = getattr(weight, "ds_shape", weight.shape)[0]
-    return int(rows)
-
-
-def resize_embeddings(model: Any, num_tokens: int) -> bool:
-    """Grow embeddings (and a separate output head) to ``num_tokens`` when they are smaller; True if resized.
-
-    New rows are mean-initialised so new tokens start near the existing logit distribution instead of as
-    random spikes; the row count is padded to a multiple of 64, as checkpoints ship it, for fast matmuls.
-    """
-    rows = embedding_rows(model)
-    if rows >= num_tokens:
-        return False
-    model.resize_token_embeddings(num_tokens, mean_resizing=True, pad_to_multiple_of=64)
-    logger.info("The tokenizer has %d tokens but the model %d embedding rows: resized to %d (mean-initialised).",
-                num_tokens, rows, embedding_rows(model))
-    return True
-
-
-def embedding_module_names(model: Any) -> list[str]:
-    """Dotted names of the input embedding and the output head, e.g. ``["model.embed_tokens", "lm_head"]``."""
-    wanted = [m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None]
-    return [name for name, module in model.named_modules() if name and any(module is w for w in wanted)]
-
-
-def embeddings_tied(model: Any) -> bool:
-    """True when the output head shares its weight with the input embedding (``tie_word_embeddings``)."""
-    head = model.get_output_embeddings()
-    return head is not None and head.weight is model.get_input_embeddings().weight
-
-
-def needs_trainable_embeddings(vocab_changed: bool, finetuning_args: Any) -> bool:
-    """True when the vocabulary changed and the method would freeze the embeddings.
-
-    ``vocab_changed``: the embeddings were resized (``load_model`` says so), tokens were added
-    (``new_special_tokens``) or ``resize_vocab`` was asked. For ``lora`` an explicit ``additional_target``
-    wins: the user chose what trains beside the adapters.
-    """
-    if not vocab_changed:
-        return False
-    if finetuning_args.finetuning_type == "lora":
-        return not finetuning_args.additional_target
-    return finetuning_args.finetuning_type == "freeze"
-
-
-def lora_tie_embeddings(model: Any, modules_to_save: Sequence[str]) -> bool:
-    """Whether peft must keep the trained embedding copy tied to the head (``LoraConfig.ensure_weight_tying``).
-
-    Without it peft 0.21 trains two separate copies of a tied matrix in ``modules_to_save``: the head and
-    the embedding drift apart, and merging into a checkpoint that declares them tied loses one of them.
-    """
-    if not modules_to_save or not embeddings_tied(model):
-        return False
-    names = embedding_module_names(model)
-    return any(full == name or full.endswith(f".{name}") for name in modules_to_save for full in names)
-
-
-def unfreeze_embeddings(model: Any) -> list[str]:
-    """Make the input embedding and output head trainable (the ``freeze`` method); return their names."""
-    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
-        if module is not None:
-            module.weight.requires_grad_(True)
-    names = embedding_module_names(model)
-    logger.info("Vocabulary resized: training %s as well (freeze).", ", ".join(names))
-    return names
-
-
-# ----------------------------------------------------------------------------------------------------------
-# tokenizer side: inputs
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _record_texts(record: Any) -> Iterable[str]:
-    """Text of one .json/.jsonl record: a string, its `text`/alpaca fields, or its conversation turns."""
-    if isinstance(record, str):
-        yield record
-        return
-    if not isinstance(record, dict):
-        return
-    for key in TEXT_FIELDS:
-        if isinstance(record.get(key), str):
-            yield record[key]
-    for pair in record.get("history") or []:  # alpaca multi-turn: [[query, answer], ...]
-        if isinstance(pair, list):
-            yield from (s for s in pair if isinstance(s, str))
-    for key in CONVERSATION_FIELDS:
-        for turn in record.get(key) or []:
-            if isinstance(turn, dict):
-                yield from (turn[k] for k in ("value", "content") if isinstance(turn.get(k), str))
-
-
-def _file_documents(path: Path) -> list[str]:
-    suffix = path.suffix.lower()
-    try:
-        content = path.read_text(encoding="utf-8-sig")  # -sig: a BOM (Windows editors) is not text
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error}). Convert it, e.g. `iconv -f GB18030 -t UTF-8`.") from error
-    if suffix == ".txt":
-        return content.splitlines()
-    if suffix == ".jsonl":
-        docs = []
-        for number, line in enumerate(content.splitlines(), 1):
-            if line.strip():
-                try:
-                    docs.extend(_record_texts(json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path}:{number}: not valid JSON ({error.msg}, column {error.colno}). "
-                                    "A .jsonl file holds one JSON object per line; fix or remove the line.") from error
-        return docs
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg}). Fix the file, or name it .txt "
-                        "if it is plain text.") from error
-    return [text for record in (data if isinstance(data, list) else [data]) for text in _record_texts(record)]
-
-
-def read_corpus(paths: Sequence[str | Path]) -> list[str]:
-    """Non-empty lines of the corpus files: .txt one document per line; .json/.jsonl records' text fields."""
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        raise DataError(f"Corpus file not found: {', '.join(missing)}. Give existing files to --corpus, "
-                        "comma-separated (.txt, .json or .jsonl).")
-    lines: list[str] = []
-    for path in map(Path, paths):
-        if path.suffix.lower() not in (".txt", ".json", ".jsonl"):
-            raise DataError(f"{path}: unsupported corpus format {path.suffix!r}. Use .txt (one document per line), "
-                            "or .json/.jsonl with a `text` field or alpaca instruction/input/output fields.")
-        for doc in _file_documents(path):
-            lines.extend(line for line in doc.split("\n") if line.strip())  # a line break is never a new token
-    if not lines:
-        raise DataError(f"The corpus ({', '.join(map(str, paths))}) holds no text. A .txt file needs non-empty "
-                        "lines; .json/.jsonl records need a `text` field or instruction/input/output fields.")
-    return lines
-
-
-def read_terms(path: str | Path, types: Sequence[str] | None = None) -> list[str]:
-    """Terms from a ``term<TAB>type`` file (``#`` comments and blank lines skipped), optionally only ``types``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Terms file not found: {path}. Give a `term<TAB>type` file to --terms, or leave it out.")
-    wanted = set(types or [])
-    terms: dict[str, None] = {}  # ordered set
-    seen_types: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.rstrip("\r").split("\t")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            hint = " (a space instead of the tab?)" if len(fields) == 1 and " " in line.strip() else ""
-            raise DataError(f"{path}:{number}: expected `term<TAB>type` (exactly one tab, both non-empty), got "
-                            f"{len(fields)} field(s){hint}. Fix the line or comment it out with `#`.")
-        term, kind = fields[0].strip(), fields[1].strip()
-        seen_types.add(kind)
-        if not wanted or kind in wanted:
-            terms[term] = None
-    unknown = wanted - seen_types
-    if unknown:
-        raise DataError(f"--term_types {', '.join(sorted(unknown))} not in {path}; its types are: "
-                        f"{', '.join(sorted(seen_types))}.")
-    return list(terms)
-
-
-def stride_sample(lines: list[str], max_chars: int) -> list[str]:
-    """Every k-th line so that about ``max_chars`` characters remain (deterministic, spread over all files)."""
-    total = sum(map(len, lines))
-    return lines if total <= max_chars else lines[:: -(-total // max_chars)]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# tokenizer side: candidates and selection
+# candidates and selection
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -236,16 +54,14 @@ def train_candidate_pieces(lines: list[str], vocab_size: int) -> list[str]:
     BPE rather than unigram: every BPE piece is a frequent contiguous substring of the corpus by
     construction (each merge joins the most frequent adjacent pair), which is exactly what an added token
     (matched as a whole string) needs; unigram keeps pieces by segmentation likelihood and trained ~15x
-    slower on this project's data (see tiny.py). Pieces are only candidates: the selection re-scores each
-    one by its measured gain under the base tokenizer. Options (tiny.train_sentencepiece): character
+    slower on this project's data (see corpus.py). Pieces are only candidates: the selection re-scores each
+    one by its measured gain under the base tokenizer. Options (corpus.train_sentencepiece): character
     coverage 0.9995, split_digits, identity normalisation, no dummy prefix, byte fallback.
     """
     import sentencepiece as spm
 
-    from .tiny import MAX_LINE_CHARS, MAX_TRAIN_CHARS, train_sentencepiece
-
-    chunks = [line[i : i + MAX_LINE_CHARS] for line in lines for i in range(0, len(line), MAX_LINE_CHARS)]
-    sp = spm.SentencePieceProcessor(model_proto=train_sentencepiece(stride_sample(chunks, MAX_TRAIN_CHARS), vocab_size))
+    sentences = stride_sample(split_long_lines(lines), MAX_TRAIN_CHARS)
+    sp = spm.SentencePieceProcessor(model_proto=train_sentencepiece(sentences, vocab_size))
     return [
         sp.id_to_piece(i).replace("▁", " ")
         for i in range(sp.get_piece_size())
@@ -371,7 +187,7 @@ def select_new_tokens(backend: Any, lines: list[str], pieces: Sequence[str], ter
 
 
 # ----------------------------------------------------------------------------------------------------------
-# tokenizer side: measurements
+# measurements
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -384,7 +200,7 @@ def encode_stats(backend: Any, lines: list[str]) -> tuple[list[Any], int, set[in
 
 
 # ----------------------------------------------------------------------------------------------------------
-# tokenizer side: the whole expansion
+# the whole expansion
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -505,33 +321,24 @@ def save_expanded(tokenizer: Any, base_path: str, output_dir: str | Path, report
     Everything is written to a hidden sibling folder that is renamed at the end, so a crash never leaves a
     half tokenizer that training would pick up.
     """
-    import shutil
-    import uuid
-
-    from .tiny import _replace_dir, _write_json
-
     output_dir = Path(output_dir).absolute()
     base = Path(base_path)
     if base.is_dir() and base.resolve() == output_dir.resolve():
         raise DataError(f"--output_dir {output_dir} is the base tokenizer's folder. Write to a new folder.")
-    if output_dir.exists() and not overwrite:
-        raise DataError(f"{output_dir} exists. Pass --overwrite to replace it, or choose another --output_dir.")
+    problem = target_problem(output_dir, overwrite)
+    if problem:
+        fix = "Pass --overwrite to replace it, or choose" if output_dir.is_dir() else "Choose"
+        raise DataError(f"{problem}. {fix} another --output_dir.")
     model_files = sorted({p for pattern in MODEL_FILE_PATTERNS for p in base.glob(pattern)}) if copy_model else []
     if copy_model and not any(p.name != "config.json" and p.name != "generation_config.json" for p in model_files):
         raise DataError(f"--copy_model: {base} holds no model weights (*.safetensors or pytorch_model*.bin). "
                         "Give the model folder as --base_tokenizer, or leave --copy_model out.")
-    tmp = output_dir.parent / f".{output_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)  # not mkdtemp: its 0700 mode would stick to the final folder
-    try:
+    with staged_dir(output_dir, "tmp", overwrite) as tmp:
         tokenizer.save_pretrained(tmp)
         _keep_tokenizer_class(base, tmp)
         for path in model_files:
             shutil.copy2(path, tmp / path.name)
-        _write_json(tmp / REPORT_NAME, report)
-        _replace_dir(tmp, output_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json(tmp / REPORT_NAME, report)
     return output_dir
 
 
@@ -542,8 +349,6 @@ def _keep_tokenizer_class(base: Path, saved: Path) -> None:
     (the tiny model pins ``PreTrainedTokenizerFast`` plus an ``auto_map`` module, see tiny.py) is what makes
     AutoTokenizer load the folder the same way once a config.json sits next to it.
     """
-    import shutil
-
     base_config_path = base / "tokenizer_config.json"
     if not base_config_path.is_file():
         return
@@ -558,4 +363,4 @@ def _keep_tokenizer_class(base: Path, saved: Path) -> None:
             module = base / f"{str(reference or '').rsplit('.', 1)[0]}.py"
             if reference and module.is_file():
                 shutil.copy2(module, saved / module.name)
-    path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_json(path, config)
