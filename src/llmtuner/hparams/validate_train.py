@@ -73,7 +73,7 @@ def _check_stage(config: TrainConfig, problems: list[str]) -> None:
         problems.append("do_predict needs evaluation data: set `eval_dataset`, or `val_size` to hold out part of `dataset`.")
 
 
-def _check_data(config: TrainConfig, command: str, problems: list[str]) -> None:
+def _check_data(config: TrainConfig, problems: list[str]) -> None:
     data, training = config.data, config.training
     if data.train_on_prompt and data.mask_history:
         problems.append("train_on_prompt and mask_history contradict each other (one adds loss, one removes it): pick one.")
@@ -138,7 +138,7 @@ def validate_train_config(config: TrainConfig, command: str = "train") -> None:
         training["do_train"] = True  # `llmtuner train` with no do_* key means: train (transformers' default is off)
     if command == "train" and not any(training.get(key) for key in ("do_train", "do_eval", "do_predict")):
         problems.append("do_train, do_eval and do_predict are all false: nothing to run. Set do_train: true to train.")
-    _check_data(config, command, problems)
+    _check_data(config, problems)
     if training.get("bf16") and training.get("fp16"):
         problems.append("bf16 and fp16 are both set: choose one (bf16 on Ampere or newer GPUs, fp16 on older ones).")
     if command == "train" and training.get("do_train", True) and not training.get("output_dir"):
