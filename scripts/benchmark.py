@@ -48,7 +48,8 @@ def _data_setup(cutoff_len: int, packing: bool = False):
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_tiny_model()))
     _sft_template().fix_tokenizer(tokenizer)  # as the training workflow does before the data pipeline runs
     dataset_dir, name, _ = _sft_source()
-    return tokenizer, DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff_len, packing=packing)
+    data_args = DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff_len, packing=packing)
+    return tokenizer, data_args
 
 
 def probe_cached(cache_dir: str, cutoff_len: int) -> None:
@@ -80,7 +81,8 @@ def bench_data(args: argparse.Namespace) -> list[Row]:
         packed_rows = {}
         for cutoff in sorted({args.cutoff_len, 1024}):
             packed_args = DataArguments(template="shuzhiqihuang", dataset=[name], dataset_dir=dataset_dir, cutoff_len=cutoff, packing=True)
-            packed_rows[cutoff] = prepare_datasets(tokenizer, packed_args, "sft", template=_sft_template(), cache_dir=cache_dir).stats["train"].row_lengths
+            packed = prepare_datasets(tokenizer, packed_args, "sft", template=_sft_template(), cache_dir=cache_dir)
+            packed_rows[cutoff] = packed.stats["train"].row_lengths
     stats = prepared.stats["train"]
     rows.append(("dataset", f"{label} ({stats.samples} samples, tiny tokenizer)", ""))
     rows.append(("preprocess cold", f"{stats.samples / cold:,.0f} samples/s ({cold:.2f} s)", ""))
@@ -211,25 +213,29 @@ SECTIONS["terms"] = bench_terms
 def bench_eval(args: argparse.Namespace) -> list[Row]:
     """QA evaluation throughput on the tiny model: the same prompts generated at batch 1 and batch 16."""
     from llmtuner.eval.engine import load_for_eval
-    from llmtuner.eval.evaluator import _prompt
     from llmtuner.eval.generate import generate_batches
     from llmtuner.eval.items import load_qa_items
+    from llmtuner.eval.qa_task import qa_prompt
     from llmtuner.hparams import parse_eval_args
 
     shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
-    dataset_dir, name = (str(shared), "clinical_qa_dev") if (shared / "clinical_qa_dev.json").is_file() else (str(ROOT / "data"), "clinical_qa_sample")
+    if (shared / "clinical_qa_dev.json").is_file():
+        dataset_dir, name = str(shared), "clinical_qa_dev"
+    else:
+        dataset_dir, name = str(ROOT / "data"), "clinical_qa_sample"
     samples, new_tokens = 48, 64
     eval_args = parse_eval_args(["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--eval_dataset", name,
                                  "--dataset_dir", dataset_dir, "--output_dir", "unused", "--max_samples", str(samples),
                                  "--max_new_tokens", str(new_tokens)])
     items = load_qa_items(eval_args.data)
     model, tokenizer, template = load_for_eval(eval_args)
-    prompts = [_prompt(template, tokenizer, item, eval_args) for item in items]
+    prompts = [qa_prompt(template, tokenizer, item, eval_args) for item in items]
     stops, kwargs = template.stop_token_ids(tokenizer), eval_args.generating.to_generate_kwargs()
     rates, answers = {}, {}
     for batch_size in (1, 16):
         start = time.perf_counter()
-        answers[batch_size] = dict(pair for batch in generate_batches(model, tokenizer, prompts, kwargs, batch_size, stops) for pair in batch)
+        batches = generate_batches(model, tokenizer, prompts, kwargs, batch_size, stops)
+        answers[batch_size] = dict(pair for batch in batches for pair in batch)
         rates[batch_size] = len(prompts) / (time.perf_counter() - start)
     same = sum(answers[1][i] == answers[16][i] for i in range(len(prompts)))
     return [
@@ -248,9 +254,11 @@ def bench_vocab(args: argparse.Namespace) -> list[Row]:
 
     shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
     if (shared / "medical_pt.jsonl").is_file():
-        corpus, terms, label = f"{shared / 'medical_pt.jsonl'},{shared / 'medical_sft.json'}", shared / "medical_terms.txt", "../shared/data"
+        corpus, label = f"{shared / 'medical_pt.jsonl'},{shared / 'medical_sft.json'}", "../shared/data"
+        terms = shared / "medical_terms.txt"
     else:
-        corpus, terms, label = f"{ROOT / 'data/medical_pt_sample.jsonl'},{ROOT / 'data/medical_sft_sample.json'}", ROOT / "data/medical_terms.txt", "data/"
+        corpus, label = f"{ROOT / 'data/medical_pt_sample.jsonl'},{ROOT / 'data/medical_sft_sample.json'}", "data/"
+        terms = ROOT / "data/medical_terms.txt"
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         subprocess.run([sys.executable, str(ROOT / "scripts" / "expand_vocab.py"), "--base_tokenizer", "embedded",

@@ -6,20 +6,31 @@ import pytest
 from conftest import ROOT, shared_path
 
 from llmtuner.data.template_registry import get_template
-from llmtuner.eval.mcq import (
+from llmtuner.eval.engine import next_token_logits
+from llmtuner.eval.mcq_answers import (
     MULTI_INSTRUCTION,
     SINGLE_INSTRUCTION,
     McqItem,
     answer_patterns,
     encode_mcq_prompt,
     format_prompt,
+    likelihood_results,
     load_mcq_items,
+    mcq_letter_ids,
     option_token_ids,
     parse_answer,
-    score_by_likelihood,
     score_items,
 )
 from llmtuner.extras.errors import ConfigError, DataError
+
+
+def score_by_likelihood(model, tokenizer, template, items, batch_size=8, system=None):
+    """What the mcq task does per slice with the hf engine, on a model the test holds."""
+    letter_ids, token_ids = mcq_letter_ids(tokenizer, items)
+    prompts = [encode_mcq_prompt(tokenizer, get_template(template), item, system) for item in items]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return likelihood_results(items, letter_ids, token_ids, next_token_logits(model, prompts, token_ids, batch_size, pad))
+
 
 SAMPLE = ROOT / "data" / "medical_mcq_sample.json"
 OPTIONS = {"A": "异烟肼", "B": "链霉素", "C": "利福平", "D": "乙胺丁醇", "E": "吡嗪酰胺"}
@@ -31,8 +42,10 @@ def _row(**overrides):
     return {key: value for key, value in row.items() if value is not ...}  # `...` drops a field
 
 
-# ---- loading ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("answer, expected", [("C", "C"), ("c", "C"), ("A,B", "AB"), ("A、B", "AB"), ("b a", "AB"), (["D", "A"], "AD"), ("Ｃ", "C")])
+# ---- loading ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "answer, expected", [("C", "C"), ("c", "C"), ("A,B", "AB"), ("A、B", "AB"), ("b a", "AB"), (["D", "A"], "AD"), ("Ｃ", "C")]
+)
 def test_answers_are_normalised(answer, expected):
     (item,) = load_mcq_items([_row(answer=answer)], "exam.json")
     assert item.answer == expected
@@ -225,8 +238,10 @@ PHRASINGS = [
     ("C. 利福平", "C"), ("C、利福平", "C"), ("（C）", "C"), ("(C)", "C"), ("【C】", "C"), ("C", "C"), ("c", "C"),
     ("Ｃ", "C"), ("答案：Ｂ", "B"), ("Answer: C", "C"), ("The answer is C.", "C"), ("I choose B", "B"),
     ("Option D", "D"), ("D is correct", "D"),
-    ("答案：AB", "AB"), ("A、B", "AB"), ("A和B", "AB"), ("答案是 B 和 D", "BD"), ("Answer: A and C", "AC"),
-    ("答案：C。A 项错误因为异烟肼…", "C"), ("答案：C，A项错误", "C"), ("不能选A，应选C", "C"), ("不应该选A，应该选C", "C"), ("不应该是A", None),
+    ("答案：AB", "AB"), ("A、B", "AB"), ("A和B", "AB"), ("答案是 B 和 D", "BD"),
+    ("Answer: A and C", "AC"),
+    ("答案：C。A 项错误因为异烟肼…", "C"), ("答案：C，A项错误", "C"), ("不能选A，应选C", "C"), ("不应该选A，应该选C", "C"),
+    ("不应该是A", None),
     ("选项A错误，选项C正确", "C"), ("A项错误，B项正确", "B"), ("B超提示胆囊结石，选D", "D"),
     ("维生素B12缺乏，答案E", "E"), ("正确的是C", "C"),
     ("<think>我想A也许对，再看B…</think>答案：C", "C"), ("</think>\n\nB", "B"), ("<think>嗯，A不对", None),

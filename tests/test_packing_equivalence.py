@@ -28,7 +28,7 @@ def per_token_losses(model, batch):
 @pytest.fixture(scope="module")
 def samples(tiny_tokenizer):
     out = sft_batch({"_messages": CONVERSATIONS, "_system": [None] * 3}, tiny_tokenizer, get_template("shuzhiqihuang"), 512)
-    return [{"input_ids": i, "labels": l} for i, l in zip(out["input_ids"], out["labels"])]
+    return [{"input_ids": ids, "labels": labels} for ids, labels in zip(out["input_ids"], out["labels"])]
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager", "sdpa_packed"])

@@ -18,7 +18,7 @@ def run_sft(tokenizer, conversations, systems=None, **kwargs):
 
 
 def learned_text(tokenizer, input_ids, labels):
-    return tokenizer.decode([t for t, l in zip(input_ids, labels) if l != IGNORE_INDEX])
+    return tokenizer.decode([token for token, label in zip(input_ids, labels) if label != IGNORE_INDEX])
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_mask_history_truncates_history_first():
     turns = [([1] * 10, [2] * 10), ([3] * 10, [4] * 10)]
     ids, labels, truncated = build_supervised(turns, cutoff_len=25, train_on_prompt=False, mask_history=True)
     assert truncated and ids[-20:] == [3] * 10 + [4] * 10  # the last round survives whole
-    assert [l for l in labels if l != IGNORE_INDEX] == [4] * 10
+    assert [label for label in labels if label != IGNORE_INDEX] == [4] * 10
 
 
 def test_pt_appends_eos_and_chunks(tiny_tokenizer):

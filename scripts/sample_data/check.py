@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -53,7 +54,7 @@ def check_pt(rep, path):
     fname = os.path.basename(path)
     n = 0
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - a failed open is reported here; the with block below closes it
     except OSError as exc:
         rep.err(fname, "-", "cannot open: %s" % exc)
         return 0
@@ -219,7 +220,7 @@ def check_terms(rep, path):
     terms = {}
     rows = []
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - a failed open is reported here; the with block below closes it
     except OSError as exc:
         rep.err(fname, "-", "cannot open: %s" % exc)
         return terms
@@ -278,7 +279,7 @@ def main(argv=None):
     sft_instr = check_sft(rep, p("medical_sft_sample.json"))
     check_dialogue(rep, p("medical_dialogue_sample.json"))
     terms = check_terms(rep, p("medical_terms.txt"))
-    training_text = "\n".join(open(p(name), encoding="utf-8").read() for name in
+    training_text = "\n".join(Path(p(name)).read_text(encoding="utf-8") for name in
                               ("medical_pt_sample.jsonl", "medical_sft_sample.json", "medical_dialogue_sample.json"))
     check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms, training_text)
     check_mcq(rep, p("medical_mcq_sample.json"))

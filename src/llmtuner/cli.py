@@ -106,9 +106,12 @@ def cmd_build_tiny(argv: list[str]) -> None:
     from .model.tiny import build_tiny_model
 
     parser = argparse.ArgumentParser(prog="llmtuner build-tiny", description="Build the embedded tiny model from data/.")
-    parser.add_argument("--output_dir", default=str(PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR))
-    parser.add_argument("--data_dir", default=str(PROJECT_ROOT / "data"))
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--output_dir", default=str(PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR),
+                        help="where the model folder is written (default: %(default)s); refused if it exists and is not empty")
+    parser.add_argument("--data_dir", default=str(PROJECT_ROOT / "data"),
+                        help="the project data whose text the tokenizer is trained on (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output_dir (built aside, then swapped in: a failed build keeps the old one)")
     options = parser.parse_args(argv)
     print(build_tiny_model(options.output_dir, options.data_dir, overwrite=options.overwrite))
 

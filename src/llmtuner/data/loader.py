@@ -143,10 +143,8 @@ def _subsample(dataset: Any, attr: DatasetAttr, data_args: DataArguments, seed: 
         indices = np.concatenate([rng.permutation(len(dataset)) for _ in range(-(-attr.num_samples // len(dataset)))])
         dataset = dataset.select(indices[: attr.num_samples].tolist())
     if data_args.max_samples:
-        if data_args.streaming:
-            dataset = dataset.take(data_args.max_samples)
-        else:
-            dataset = dataset.select(range(min(data_args.max_samples, len(dataset))))
+        limit = data_args.max_samples
+        dataset = dataset.take(limit) if data_args.streaming else dataset.select(range(min(limit, len(dataset))))
     return dataset
 
 

@@ -8,10 +8,12 @@ The tasks talk to an engine through three calls only, and prompts go in as token
 own template, so both engines write the same records and the same report.
 """
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from ..data.template import Template
+from ..extras.errors import ConfigError
 from ..hparams import EvalConfig
 from .tokenizer import load_tokenizer_and_template
 
@@ -50,6 +52,46 @@ def load_for_eval(args: EvalConfig) -> tuple[Any, Any, Template | None]:
     return model.eval(), tokenizer, template
 
 
+def _keeps_last_logits_only(model: Any) -> bool:
+    """Whether the model can return logits for the last position only (`logits_to_keep`): full logits of a
+    150k vocabulary for every prompt token cost gigabytes per batch. Remote-code models may lack it."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes it on
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def next_token_logits(
+    model: Any, prompts: Sequence[list[int]], token_ids: Sequence[int], batch_size: int, pad_token_id: int
+) -> list[list[float]]:
+    """Per prompt, the logits of `token_ids` as the token after it (one forward pass per batch)."""
+    import torch
+
+    from ..data.collator import GenerationCollator
+
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
+    collator = GenerationCollator(pad_token_id=pad_token_id)  # padding is masked anyway
+    device = next(model.parameters()).device
+    extra = {"logits_to_keep": 1} if _keeps_last_logits_only(model) else {}
+    was_training = model.training
+    model.eval()
+    scores: list[list[float]] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), batch_size):
+                batch = collator([{"input_ids": ids} for ids in prompts[start : start + batch_size]])
+                attention = batch["attention_mask"].to(device)
+                # Positions count real tokens only, as generate() sets them: a left-padded row sees the
+                # positions it has alone (with RoPE the shift would only cost rounding; with learned
+                # absolute positions it would change the scores with the batch's longest prompt).
+                positions = (attention.cumsum(-1) - 1).clamp(min=0)
+                output = model(input_ids=batch["input_ids"].to(device), attention_mask=attention, position_ids=positions, **extra)
+                last = output.logits[:, -1, :].float()  # left padding: the last column is every row's next token
+                scores += last[:, list(token_ids)].tolist()
+    finally:
+        model.train(was_training)
+    return scores
+
+
 class HfEngine:
     """transformers: the model this process loads, batches of `batch_size`."""
 
@@ -70,8 +112,6 @@ class HfEngine:
                                     self.args.eval.batch_size, stops, self.args.eval.seed)
 
     def next_token_scores(self, prompts: list[list[int]], token_ids: list[int]) -> list[list[float]]:
-        from .mcq import next_token_logits
-
         return next_token_logits(self.model, prompts, token_ids, self.args.eval.batch_size, self._pad_id)
 
     def sequence_nll(self, blocks: list[list[int]]) -> list[tuple[float, int]]:

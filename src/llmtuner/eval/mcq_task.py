@@ -5,7 +5,7 @@ from typing import Any
 
 from ..hparams import EvalConfig
 from .items import load_mcq_rows
-from .mcq import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
+from .mcq_answers import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
 from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
 
 

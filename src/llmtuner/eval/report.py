@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from ..extras.errors import DataError
+from ..extras.files import write_text
 
 CHART_NAME = "category_scores.png"
 MAIN_METRICS = {"qa": ("rouge-l", "bleu-4", "term_recall"), "mcq": ("accuracy",), "ppl": ("perplexity",)}
@@ -100,9 +101,7 @@ def plot_categories(metrics: dict[str, Any], path: Path) -> bool:
 
 def write_report(output_dir: Path, metrics: dict[str, Any], worst: int = 10) -> None:
     plot_categories(metrics, output_dir / CHART_NAME)
-    temporary = output_dir / "report.md.tmp"
-    temporary.write_text(render_report(metrics, worst), encoding="utf-8")
-    temporary.replace(output_dir / "report.md")
+    write_text(output_dir / "report.md", render_report(metrics, worst))
 
 
 def _read_metrics(folder: str) -> dict[str, Any]:

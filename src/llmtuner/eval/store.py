@@ -1,12 +1,12 @@
 """predictions.jsonl: appended as answers finish, read back to resume, rewritten with scores at the end."""
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ..extras.errors import ConfigError
+from ..extras.files import append_jsonl, read_jsonl, write_json, write_jsonl
 from ..extras.logging import get_logger
 from ..hparams import EvalConfig
 
@@ -38,52 +38,16 @@ class PredictionStore:
         write_json(meta, settings)
 
     def load(self) -> dict[str, dict[str, Any]]:
-        """Records already written, by id; a last line cut off by a crash is dropped (it is regenerated)."""
-        records: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return records
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        torn = False
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    logger.warning("%s: the last line is incomplete (an interrupted run); it will be regenerated.", self.path)
-                    torn = True
-                    break
-                raise
-            records[str(record["id"])] = record
-        if torn:
-            self.rewrite(list(records.values()))  # drop the torn line before anything is appended after it
-        return records
+        """Records already written, by id; a last line cut off by a crash is skipped (it is regenerated, and
+        the next append cuts it off first)."""
+        return {str(record["id"]): record for record in read_jsonl(self.path)} if self.path.exists() else {}
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path, records)
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         """Replace the file atomically (a crash leaves the old one)."""
         write_jsonl(self.path, records)
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(obj, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used

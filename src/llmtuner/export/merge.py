@@ -46,7 +46,7 @@ def saved_embedding_rows(adapter: AdapterInfo, names: list[str]) -> int | None:
 
     rows = []
     with safe_open(str(adapter.weights), framework="pt") as handle:
-        for key in handle.keys():
+        for key in handle.keys():  # noqa: SIM118 - a safetensors handle is not a dict
             body = key.removeprefix("base_model.model.")
             if "lora_" not in body and key.endswith("weight") and any(body.startswith(f"{name}.") for name in names):
                 rows.append(handle.get_slice(key).get_shape()[0])

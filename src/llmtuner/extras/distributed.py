@@ -55,9 +55,19 @@ def prepare_cpu_deepspeed(training_kwargs: dict[str, Any]) -> None:
     logger.info("DeepSpeed on CPU: gloo process group, rank %d of %d.", state.process_index, state.num_processes)
 
 
-def cleanup_distributed() -> None:
-    """Destroy the process group at exit (without it a 2-process run can abort on shutdown)."""
+def cleanup_distributed(finished: bool) -> None:
+    """Destroy the process group before exit: gloo threads left running abort the process at interpreter shutdown.
+
+    After a run that `finished`, wait for every rank first: a rank that tears its connections down while another
+    still has collectives in flight (ZeRO-3's last gathers) can abort with "terminate called without an active
+    exception". After a failure, do not wait: the other ranks may never arrive, and the launcher stops them.
+    """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if finished:
+            dist.barrier()
+    finally:
         dist.destroy_process_group()

@@ -53,5 +53,6 @@ class FinetuningArguments:
     plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "Start from scratch in a non-empty output_dir: no auto-resume from its checkpoints, its files may be overwritten."},
+        metadata={"help": "Start from scratch in a non-empty output_dir: no auto-resume from its checkpoints, "
+                          "its files may be overwritten."},
     )

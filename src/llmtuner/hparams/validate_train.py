@@ -165,9 +165,9 @@ def validate_hardware(config: TrainConfig) -> None:
         problems.append("bf16 with DeepSpeed needs a GPU; on CPU remove bf16 (DeepSpeed runs in fp32 there).")
     if config.model.quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
         problems.append("quantization_bit needs bitsandbytes: `pip install 'bitsandbytes>=0.50.2'`.")
-    if config.model.attn_implementation == "flash_attention_2":
-        if not has_cuda or importlib.util.find_spec("flash_attn") is None:
-            problems.append("attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package; use sdpa.")
+    flash = config.model.attn_implementation == "flash_attention_2"
+    if flash and (not has_cuda or importlib.util.find_spec("flash_attn") is None):
+        problems.append("attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package; use sdpa.")
     dtype = config.model.dtype
     half_weights = dtype in ("bfloat16", "float16") or (dtype == "auto" and has_cuda)
     if half_weights and deepspeed_stage(training.get("deepspeed")) == 3 and not (training.get("bf16") or training.get("fp16")):

@@ -23,10 +23,13 @@ def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dic
     from .training_arguments import build_training_arguments
 
     training_args = build_training_arguments(config)  # may start a CPU process group: cleaned up below
+    finished = False
     try:
         configure_reporting(training_args)
         set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
         stage = _stages()[config.finetuning.stage]
-        return stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), *(callbacks or [])])
+        metrics = stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), *(callbacks or [])])
+        finished = True
+        return metrics
     finally:
-        cleanup_distributed()
+        cleanup_distributed(finished)

@@ -5,13 +5,13 @@ inputs against references of another length, and it returns prompt + continuatio
 models. Here prediction pops the references before generating and cuts the prompt off the output.
 """
 
-import json
 import os
 from typing import Any
 
 from transformers import Seq2SeqTrainer
 
 from ...extras.constants import IGNORE_INDEX
+from ...extras.files import write_jsonl
 from ..adapter_saving import CompactAdapterSaving
 from .supervised_head import SupervisedHead
 
@@ -54,11 +54,8 @@ def decode(tokenizer: Any, rows: Any) -> list[str]:
 
 def write_predictions(path: str, prompts: list[str], predictions: list[str], references: list[str]) -> None:
     """LLaMA-Factory's generated_predictions.jsonl layout (prompt, predict, label), written atomically."""
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for prompt, predict, label in zip(prompts, predictions, references, strict=True):
-            handle.write(json.dumps({"prompt": prompt, "predict": predict, "label": label}, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    rows = zip(prompts, predictions, references, strict=True)
+    write_jsonl(path, ({"prompt": prompt, "predict": predict, "label": label} for prompt, predict, label in rows))
 
 
 def predict_and_score(trainer: SFTTrainer, dataset: Any, tokenizer: Any, gen_kwargs: dict[str, Any]) -> dict[str, float]:

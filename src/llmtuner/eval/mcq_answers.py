@@ -1,9 +1,9 @@
 """Multiple-choice exam questions (中西医 licensing-exam style), scored the way C-Eval/CMMLU evaluators do.
 
 A model's choice is read in one of two ways:
-  - likelihood (`score_by_likelihood`): one forward pass over the prompt; the next-token logits at the
-    last position, restricted to the item's option letters and softmaxed. No generation and no parsing,
-    as in C-Eval's and CMMLU's answer-only evaluation.
+  - likelihood (`likelihood_results`): one forward pass over the prompt (the engine's `next_token_scores`);
+    the next-token logits at the last position, restricted to the item's option letters and softmaxed.
+    No generation and no parsing, as in C-Eval's and CMMLU's answer-only evaluation.
   - generation: the model writes free text and `parse_answer` pulls the letter(s) out of it.
 Either way `score_items` gives exact-match accuracy of the letter set, overall and per category (x100).
 
@@ -15,7 +15,6 @@ score measures whether the correct letters rank highest.
 
 from __future__ import annotations
 
-import inspect
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,7 +63,7 @@ def load_mcq_items(rows: Sequence[Mapping[str, Any]], source: str) -> list[McqIt
         item_id = f"mcq-{index}" if row.get("id") in (None, "") else str(row["id"])
         where = f"{source}: sample {index} (id {item_id!r})"
 
-        def fail(field: str, problem: str, fix: str) -> DataError:
+        def fail(field: str, problem: str, fix: str, where: str = where) -> DataError:
             return DataError(f"{where}: field {field!r} {problem}. {fix}")
 
         if item_id in seen:
@@ -93,7 +92,8 @@ def load_mcq_items(rows: Sequence[Mapping[str, Any]], source: str) -> list[McqIt
             raise fail("answer", f"is {raw_answer!r}, not option letters", 'Write the correct letter(s), e.g. "C" or "AB".')
         unknown = [letter for letter in answer if letter not in options]
         if unknown:
-            raise fail("answer", f"names {''.join(unknown)}, but the options are {''.join(options)}", "Fix the answer or add the missing option.")
+            problem = f"names {''.join(unknown)}, but the options are {''.join(options)}"
+            raise fail("answer", problem, "Fix the answer or add the missing option.")
         category = row.get("category", "other")
         if not isinstance(category, str) or not category.strip():
             raise fail("category", "is empty or not a string", 'Use a name such as "tcm" or "western", or leave the field out.')
@@ -142,47 +142,9 @@ def option_token_ids(tokenizer: Any, letters: Iterable[str]) -> dict[str, int]:
     return ids
 
 
-def _keeps_last_logits_only(model: Any) -> bool:
-    """Whether the model can return logits for the last position only (`logits_to_keep`): full logits of a
-    150k vocabulary for every prompt token cost gigabytes per batch. Remote-code models may lack it."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes it on
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
-
-
 def _top_letters(letters: Sequence[str], probs: Sequence[float], count: int) -> str:
     ranked = sorted(range(len(letters)), key=lambda index: -probs[index])  # stable: ties keep letter order
     return "".join(sorted(letters[index] for index in ranked[:count]))
-
-
-def next_token_logits(model: Any, prompts: Sequence[list[int]], token_ids: Sequence[int], batch_size: int, pad_token_id: int) -> list[list[float]]:
-    """Per prompt, the logits of `token_ids` as the token after it (one forward pass per batch)."""
-    import torch
-
-    from ..data.collator import GenerationCollator
-
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
-    collator = GenerationCollator(pad_token_id=pad_token_id)  # padding is masked anyway
-    device = next(model.parameters()).device
-    extra = {"logits_to_keep": 1} if _keeps_last_logits_only(model) else {}
-    was_training = model.training
-    model.eval()
-    scores: list[list[float]] = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(prompts), batch_size):
-                batch = collator([{"input_ids": ids} for ids in prompts[start : start + batch_size]])
-                attention = batch["attention_mask"].to(device)
-                # Positions count real tokens only, as generate() sets them: a left-padded row sees the
-                # positions it has alone (with RoPE the shift would only cost rounding; with learned
-                # absolute positions it would change the scores with the batch's longest prompt).
-                positions = (attention.cumsum(-1) - 1).clamp(min=0)
-                output = model(input_ids=batch["input_ids"].to(device), attention_mask=attention, position_ids=positions, **extra)
-                last = output.logits[:, -1, :].float()  # left padding: the last column is every row's next token
-                scores += last[:, list(token_ids)].tolist()
-    finally:
-        model.train(was_training)
-    return scores
 
 
 def likelihood_results(items: Sequence[McqItem], letter_ids: Mapping[str, int], token_ids: Sequence[int],
@@ -208,19 +170,6 @@ def mcq_letter_ids(tokenizer: Any, items: Sequence[McqItem]) -> tuple[dict[str, 
     """(letter -> token id, the ids to score) for every letter the items use."""
     letter_ids = option_token_ids(tokenizer, sorted({letter for item in items for letter in item.options}))
     return letter_ids, sorted(set(letter_ids.values()))
-
-
-def score_by_likelihood(
-    model: Any, tokenizer: Any, template: Template | str, items: Sequence[McqItem], batch_size: int = 8, system: str | None = None
-) -> list[dict[str, Any]]:
-    """Per item {"id", "prediction", "probs": {letter: p}}: softmax over the item's option letters of the
-    next-token logits after the prompt. Multi-answer items predict the top len(answer) letters."""
-    template = get_template(template) if isinstance(template, str) else template
-    letter_ids, token_ids = mcq_letter_ids(tokenizer, items)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    prompts = [encode_mcq_prompt(tokenizer, template, item, system) for item in items]
-    scores = next_token_logits(model, prompts, token_ids, batch_size, pad_id if pad_id is not None else 0)
-    return likelihood_results(items, letter_ids, token_ids, scores)
 
 
 # ---- parsing generated answers ---------------------------------------------------------------------
@@ -263,8 +212,10 @@ def answer_patterns(letters: str = "ABCDE") -> tuple[tuple[str, re.Pattern[str]]
         return rf"(?<![A-Za-z0-9])({cls}(?:{_SEP}{cls}{_REJECT})*)(?![A-Za-z0-9])"
 
     table = [
-        ("answer_cn", rf"(?:答案|(?<![回解问])答(?=\s*:))\s*(?:应该|应当|应|就|也)?\s*(?:是|为|选择?)?\s*:?\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
-        ("answer_en", rf"(?i:answer|correct option|correct choice)\s*(?:(?i:is|would be|should be)|:)?\s*(?:(?i:option)\s*)?{_OPEN}{run(upper)}"),
+        ("answer_cn", rf"(?:答案|(?<![回解问])答(?=\s*:))\s*(?:应该|应当|应|就|也)?\s*(?:是|为|选择?)?\s*:?\s*(?:选项)?\s*"
+                      rf"{_OPEN}{run(loose)}"),
+        ("answer_en", rf"(?i:answer|correct option|correct choice)\s*(?:(?i:is|would be|should be)|:)?\s*(?:(?i:option)\s*)?"
+                      rf"{_OPEN}{run(upper)}"),
         ("stated_correct", rf"{run(upper)}\s*(?:(?:选?项)?\s*(?:是|为)?\s*(?:正确|对的|最佳|最合适)|\s*is\s+(?:the\s+)?(?:correct|right))"),
         ("correct_is", rf"(?:正确|最合适|最恰当|最佳|最符合题意)的?(?:选项|答案|的是|项)?\s*(?:是|为|:)\s*(?:选项)?\s*{_OPEN}{run(loose)}"),
         ("choose", rf"(?<!不)(?<!不能)(?<!不应)(?<!不该)(?<!不可)(?<!不应该)选(?:择|项)?\s*(?:是|为|:)?\s*{_OPEN}{run(loose)}{_REJECT}"),
