@@ -116,6 +116,34 @@ def test_ppl_is_token_weighted(tmp_path, tiny_model_dir):
     assert 1.0 < expected < 8192 * 2  # a random tiny model is near-uniform over its vocabulary
 
 
+def test_ppl_blocks_match_the_models_own_loss(tmp_path, tiny_model_dir):
+    """Each text's NLL equals transformers' mean loss with labels=input_ids, times the predicted tokens, per block."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cutoff = 48
+    evaluate(model_name_or_path="embedded", eval_dataset="medical_pt_sample", dataset_dir=DATA, task="ppl",
+             output_dir=tmp_path, max_samples=4, cutoff_len=cutoff, batch_size=3)
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    texts = [json.loads(line)["text"] for line in (ROOT / "data" / "medical_pt_sample.jsonl").read_text(encoding="utf-8").splitlines()[:4]]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    assert any(r["tokens"] > cutoff for r in records)  # some texts span several blocks
+    for record, text in zip(records, texts):
+        ids = tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        nll, tokens = 0.0, 0
+        for start in range(0, len(ids), cutoff):
+            block = torch.tensor([ids[start : start + cutoff]])
+            if block.size(1) < 2:
+                continue  # a one-token block predicts nothing
+            with torch.no_grad():
+                loss = model(input_ids=block, labels=block).loss
+            nll += float(loss) * (block.size(1) - 1)
+            tokens += block.size(1) - 1
+        assert record["tokens"] == tokens
+        assert record["nll"] == pytest.approx(nll, rel=1e-4)
+
+
 def test_bad_arguments_fail_before_loading():
     with pytest.raises(ConfigError, match="training argument; the evaluator reads `eval_dataset`"):
         parse_eval_args(["--model_name_or_path", "m", "--dataset", "x", "--output_dir", "o"])
@@ -173,3 +201,47 @@ def test_an_empty_selection_is_an_error_not_a_score(tmp_path):
         with pytest.raises(ConfigError, match="max_samples must be positive"):
             evaluate(model_name_or_path="embedded", template="shuzhiqihuang", eval_dataset=dataset, dataset_dir=DATA,
                      task=task, output_dir=tmp_path, max_samples=0)
+
+
+def _recipe(predict: str, label: str) -> dict[str, float]:
+    """LLaMA-Factory's SFT metric written out directly from jieba, rouge-chinese and nltk (texts as given)."""
+    import jieba
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+    from rouge_chinese import Rouge
+
+    hypothesis, reference = list(jieba.cut(predict)), list(jieba.cut(label))
+    if len(" ".join(hypothesis).split()) == 0 or len(" ".join(reference).split()) == 0:
+        result = {"rouge-1": {"f": 0.0}, "rouge-2": {"f": 0.0}, "rouge-l": {"f": 0.0}}
+    else:
+        result = Rouge().get_scores(" ".join(hypothesis), " ".join(reference))[0]
+    scores = {name: round(value["f"] * 100, 4) for name, value in result.items()}
+    bleu = sentence_bleu([list(label)], list(predict), smoothing_function=SmoothingFunction().method3)
+    return {**scores, "bleu-4": round(bleu * 100, 4)}
+
+
+def test_a_predictions_file_is_scored_as_written_like_the_llamafactory_recipe(tmp_path):
+    from conftest import shared_path
+
+    rows = json.loads(shared_path("data", "clinical_qa_dev.json").read_text(encoding="utf-8"))[:24]
+    wrappers = [("", ""), (" ", ""), ("", "\n"), ("\n", " \n"), ("  ", "\n\n"), ("\t", " ")]
+    predictions = []
+    for index, row in enumerate(rows):
+        answer, other = row["output"], rows[(index + 1) % len(rows)]["output"]
+        # a prediction sharing only part of the reference, so scores are neither 0 nor 100
+        text = answer[: len(answer) // 2] + "\n" + other[: len(other) // 3] if index % 3 else answer
+        lead, trail = wrappers[index % len(wrappers)]
+        predictions.append({"id": f"q{index}", "prompt": row["instruction"], "predict": lead + text + trail,
+                            "label": wrappers[(index + 2) % len(wrappers)][0] + answer})
+    # one reasoning model answer: the <think> block (and the blank lines after it) is all that is removed
+    predictions[0]["predict"] = "<think>\n先辨证。\n</think>\n\n" + rows[0]["output"] + " \n"
+    source = tmp_path / "generated_predictions.jsonl"
+    source.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in predictions), encoding="utf-8")
+    evaluate(predictions_file=source, output_dir=tmp_path / "out", dataset_dir=DATA)
+    records = {record["id"]: record for record in read_jsonl(tmp_path / "out" / "predictions.jsonl")}
+    for row in predictions:
+        written = row["predict"].split("</think>\n\n")[-1]
+        expected = _recipe(written, row["label"])
+        got = records[row["id"]]["scores"]
+        assert {name: got[name] for name in expected} == expected, row["id"]
+    stripped = _recipe(predictions[2]["predict"].strip(), predictions[2]["label"])
+    assert stripped["bleu-4"] != _recipe(predictions[2]["predict"], predictions[2]["label"])["bleu-4"]  # whitespace counts

@@ -1,11 +1,13 @@
 """Text-overlap metrics for Chinese answers: ROUGE-1/2/L on jieba words and character BLEU-4.
 
 The recipe is LLaMA-Factory's SFT metric, so figures are comparable with what users already report:
-  - ROUGE: prediction and reference segmented with jieba, joined by spaces, F-score of
-    rouge-chinese's rouge-1 / rouge-2 / rouge-l; 0 when either side has no words.
+  - ROUGE: prediction and reference segmented with jieba, every token (whitespace ones too: rouge-chinese
+    splits sentences at the newlines they carry) joined by spaces, F-score of rouge-chinese's
+    rouge-1 / rouge-2 / rouge-l; 0 when either side has no words.
   - BLEU-4: nltk's sentence_bleu on characters (reference and prediction as character lists),
     uniform 1-4-gram weights, smoothing method 3 (NIST geometric: a zero n-gram count counts as
     1/2^k); 0 when either side is empty.
+Texts are scored as given, surrounding whitespace included, as the recipe does: callers do not strip.
 All scores are x100. Corpus figures are the mean of the per-sample scores.
 Metric functions are registered by name in TEXT_METRICS, so reports and callers iterate one table.
 """
@@ -31,13 +33,13 @@ def _words(text: str) -> str:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)  # jieba announces its dictionary load on every process
-    return " ".join(word for word in jieba.cut(text) if word.strip())
+    return " ".join(jieba.cut(text))
 
 
 def rouge_f(prediction: str, reference: str) -> dict[str, float]:
     """{"rouge-1", "rouge-2", "rouge-l"} F-scores x100."""
     hypothesis, gold = _words(prediction), _words(reference)
-    if not hypothesis or not gold:  # rouge-chinese raises on an empty side
+    if not hypothesis.split() or not gold.split():  # rouge-chinese raises on a side without words
         return {"rouge-1": 0.0, "rouge-2": 0.0, "rouge-l": 0.0}
     from rouge_chinese import Rouge
 

@@ -1,7 +1,9 @@
 """The `qa` task: generate answers (resumable) or read them from a file, then score them.
 
 Scores: Chinese ROUGE-1/2/L and BLEU-4, terminology accuracy against the lexicon, TCM safety flags
-(`qa_scoring.py`). Answers are scored as written, after removing a `<think>` reasoning block.
+(`qa_scoring.py`). Answers are scored as written, surrounding whitespace included (LLaMA-Factory's recipe);
+only a `<think>…</think>` reasoning block is removed. Answers our engines generate are stored without the
+whitespace around them (decoding), so a predictions file written elsewhere is scored exactly as it reads.
 """
 
 import json
@@ -16,7 +18,8 @@ from .items import QaItem, load_qa_items
 from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
 
 logger = get_logger(__name__)
-THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
+# The reasoning block and the blank lines after it, as Qwen3's own template drops them from history.
+THINK_BLOCK = re.compile(r"<think>.*?</think>\n*", re.DOTALL)
 
 
 def qa_prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalConfig) -> list[int]:
@@ -94,7 +97,7 @@ def run_qa(args: EvalConfig) -> dict[str, Any]:
         store = PredictionStore(target, overwrite=args.eval.overwrite_predictions)
         records = generate_qa(args, load_qa_items(args.data), store)
     for record in records:
-        record["prediction"] = THINK_BLOCK.sub("", record["prediction"]).strip()  # score the answer, not the reasoning
+        record["prediction"] = THINK_BLOCK.sub("", record["prediction"])  # the answer as written, not the reasoning
     metrics = score_qa(records, args, lexicon)
     store.rewrite(records)
     return metrics
