@@ -29,7 +29,10 @@ guess_template() {  # chat template from the model's folder name; SFT on an unkn
   case "$(basename "${1%/}" | tr '[:upper:]' '[:lower:]')" in
     embedded) echo shuzhiqihuang ;;
     *qwen3*) echo qwen3 ;;
+    *qwen2.5* | *qwen2_5*) echo qwen ;;
+    *qwen2-* | *qwen2_* | *qwen2) echo qwen2 ;;  # Qwen2: "You are a helpful assistant.", not Qwen2.5's system prompt
     *qwen*) echo qwen ;;
+    *llama-3.[123]* | *llama3.[123]* | *llama-3_[123]* | *llama3_[123]*) echo llama3.1 ;;  # the date header
     *llama-3* | *llama3*) echo llama3 ;;
     *chatglm3*) echo chatglm3 ;;
     *baichuan2*) echo baichuan2 ;;

@@ -1,7 +1,7 @@
 """Measure the figures the issues set targets for, and print them as a table.
 
     python scripts/benchmark.py                 # every section
-    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train)
+    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train, contamination)
 
 Sections are a registry: a later feature adds a function to SECTIONS. Each returns rows of
 (figure, value, target) so one table shows what was measured against what was asked.
@@ -333,6 +333,115 @@ def bench_train(args: argparse.Namespace) -> list[Row]:
 SECTIONS["train"] = bench_train
 
 
+def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str, dict[str, list[int]]]:
+    """Synthetic training/eval files from real sentences, with planted copies; (corpus label, planted ids).
+
+    Sentences of the medical data are split 85/15 into a training and an evaluation pool (so clean items share
+    no sentence with training, and most of their 4-grams are new), training documents are 1-8 sentences (each sentence reused a few times) with 2%
+    of characters changed, and a known 1% of each kind is planted: exact copies (whitespace and width changed),
+    near copies of documents of >= 150 characters (1% changed), evaluation answers copied into a training document (3% changed).
+    """
+    import json
+    import random
+    import re
+
+    shared = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared")) / "data"
+    base, label = (shared, "../shared/data") if (shared / "medical_pt.jsonl").is_file() else (ROOT / "data", "data/")
+    texts = []
+    for path in sorted(base.glob("*.json*")):
+        if path.name == "dataset_info.json":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines() if path.suffix == ".jsonl" else None
+        records = [json.loads(line) for line in lines if line.strip()] if lines is not None else json.loads(path.read_text(encoding="utf-8"))
+        for record in records:
+            texts += [v for k, v in record.items() if isinstance(v, str) and k not in ("category", "source", "answer")]
+            texts += [turn["value"] for turn in record.get("conversations", [])]
+    sentences = sorted({s.strip() for text in texts for s in re.split(r"(?<=[。！？!?\n])", text) if len(s.strip()) >= 8})
+    rng = random.Random(0)
+    rng.shuffle(sentences)
+    cut = len(sentences) * 85 // 100
+    train_pool, eval_pool = sentences[:cut], sentences[cut:]
+    # The source data repeats passages (one exam question in a pre-training text and an SFT sample, stock
+    # sentences of online doctors): keep the evaluation sentences mostly (> half of their 4-grams) new.
+    import numpy as np
+
+    from llmtuner.data.ngrams import gram_keys, normalise
+
+    seen = np.unique(np.concatenate([gram_keys(normalise(sentence)) for sentence in train_pool]))
+    eval_pool = [s for s in eval_pool if (keys := gram_keys(normalise(s))).size and np.isin(keys, seen).mean() <= 0.5]
+    alphabet = "".join(train_pool[:3000])
+
+    def perturb(text: str, rate: float, least: int = 0) -> str:
+        chars = list(text)
+        for position in rng.sample(range(len(chars)), min(max(int(len(chars) * rate), least), len(chars))):
+            chars[position] = rng.choice(alphabet)
+        return "".join(chars)
+
+    train = [perturb("".join(rng.choices(train_pool, k=rng.randint(1, 8))), 0.02, 1) for _ in range(n_train)]
+    evaluation = [{"instruction": "".join(rng.choices(eval_pool, k=rng.randint(1, 2))), "input": "",
+                   "output": "".join(rng.choices(eval_pool, k=rng.randint(2, 5)))} for _ in range(n_eval)]
+    planted: dict[str, list[int]] = {"exact": [], "near": [], "contaminated": []}
+    for number, doc in enumerate(range(50, n_train, 100)):
+        source = rng.choice([d for d in range(doc - 49, doc) if d % 100 != 99 and len(train[d]) >= 150] or [doc - 1])
+        if number % 2:
+            planted["near"].append(doc)
+            train[doc] = perturb(train[source], 0.01, 1)  # Jaccard ~0.9: 1% changed breaks ~4% of the 4-grams
+        else:
+            planted["exact"].append(doc)
+            train[doc] = " ".join(train[source]).replace("，", ",")  # spaces and half-width commas: normalised away
+    for item in range(25, n_eval, 100):
+        doc = rng.randrange(n_train // 100) * 100 + 99  # neither a planted copy nor a source of one
+        planted["contaminated"].append(item)
+        train[doc] = "".join(rng.choices(train_pool, k=2)) + perturb(evaluation[item]["output"], 0.03) + train[doc]
+    (folder / "train.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in train),
+                                        encoding="utf-8")
+    (folder / "eval.json").write_text(json.dumps(evaluation, ensure_ascii=False), encoding="utf-8")
+    chars = sum(map(len, train))
+    return f"{n_train:,} training docs ({chars / 1e6:.1f} M chars), {n_eval:,} eval items, sentences of {label}", planted
+
+
+def bench_contamination(args: argparse.Namespace) -> list[Row]:
+    """`llmtuner check-data` end to end (a child process) on 100k synthetic training documents and 5k eval items."""
+    import json
+
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        label, planted = _contamination_corpus(folder, args.contamination_docs, args.contamination_items)
+        argv = [sys.executable, "-m", "llmtuner.cli", "check-data", "--dataset", str(folder / "train.jsonl"),
+                "--eval_dataset", str(folder / "eval.json"), "--output", str(folder / "report.json")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+                   HF_DATASETS_CACHE=str(folder / "cache"))  # a fresh cache: the read is timed cold, as a first run
+        start = time.perf_counter()
+        with open(folder / "log.txt", "w") as log:
+            child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"check-data failed: {(folder / 'log.txt').read_text()[-3000:]}")
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    timings, summary = report["timings"], report["summary"]
+    flagged = {entry["eval"]["index"] for entry in report["contamination"] if entry["flagged"]}
+    copies = {ref["index"] for group in report["exact_duplicates"] for ref in group[1:]}
+    near = {ref["index"] for group in report["near_duplicates"] for ref in group["samples"]}
+    found = sum(item in flagged for item in planted["contaminated"])
+    return [
+        ("check-data: corpus", label, ""),
+        ("check-data: read files (datasets, cold cache)", f"{timings['read_s']:.1f} s", ""),
+        ("check-data: index (normalise, 4-grams, inverted index)", f"{timings['index_s']:.1f} s", ""),
+        ("check-data: exact + near duplicates (MinHash LSH)", f"{timings['duplicates_s']:.1f} s", ""),
+        (f"check-data: query {report['evaluation']['texts']:,} eval texts", f"{timings['contamination_s']:.1f} s", ""),
+        ("check-data: whole command", f"{wall:.0f} s wall, peak RSS {usage.ru_maxrss / 2**20:.2f} GiB", "minutes on a laptop CPU"),
+        ("check-data: planted contamination flagged", f"{found} of {len(planted['contaminated'])}; "
+         f"{len(flagged - set(planted['contaminated']))} other items flagged", "all planted"),
+        ("check-data: planted duplicates found", f"exact {len(copies & set(planted['exact']))} of {len(planted['exact'])}, "
+         f"near {len(near & set(planted['near']))} of {len(planted['near'])} "
+         f"({summary['exact_duplicate_groups']:,} exact / {summary['near_duplicate_groups']:,} near groups in all)", "all planted"),
+    ]
+
+
+SECTIONS["contamination"] = bench_contamination
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
@@ -349,6 +458,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--train_cutoff_len", type=int, default=1024, help="cutoff_len of the train section")
     parser.add_argument("--train_steps", type=int, default=20, help="optimizer steps per run in the train section")
+    parser.add_argument("--contamination_docs", type=int, default=100_000, help="training documents of the contamination section")
+    parser.add_argument("--contamination_items", type=int, default=5_000, help="evaluation items of the contamination section")
     parser.add_argument("--probe_cached", metavar="CACHE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_cached:

@@ -186,7 +186,7 @@ def test_chat_template_round_trip(release):
 
 
 @pytest.mark.parametrize("family,folder", [("qwen", None), ("default", None), ("qwen", "qwen2.5"), ("qwen3", "qwen3"),
-                                           ("llama3", "llama3")])
+                                           ("llama3", "llama3"), ("llama3.1", "llama3"), ("qwen2", "qwen2.5")])
 def test_generated_chat_template_matches_training(family, folder, tiny_model_dir):
     """The template written when the tokenizer's own disagrees (other system prompt, other family, none)."""
     from transformers import AutoTokenizer
@@ -392,3 +392,18 @@ def test_template_defaults_to_the_recorded_one_and_another_is_refused(tiny_model
     (adapter / "llmtuner_args.json").unlink()
     with pytest.raises(ConfigError, match="template is missing and no adapter records one"):
         plan()
+
+
+def test_recorded_template_date_goes_into_the_release(tmp_path):
+    """llama3.1 trained with another "Today Date" (template_date_string): the release's template writes that date."""
+    from types import SimpleNamespace
+
+    from llmtuner.export.chat_template import render_jinja
+    from llmtuner.export.preflight import release_template
+
+    record = {"data": {"template": "llama3.1", "template_date_string": "01 Mar 2025"}}
+    (tmp_path / "llmtuner_args.json").write_text(json.dumps(record), encoding="utf-8")
+    export = SimpleNamespace(template=None, default_system=None, force_template=False)
+    template = release_template(export, [SimpleNamespace(path=tmp_path)])
+    assert template.name == "llama3.1" and template.date_string == "01 Mar 2025"
+    assert "Today Date: 01 Mar 2025" in render_jinja(template) and "26 Jul 2024" not in render_jinja(template)

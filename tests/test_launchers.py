@@ -119,6 +119,22 @@ def test_one_gpu_is_one_process_with_deepspeed_and_bf16(tmp_path):
     assert flag(fp16, "template") == "qwen3"
 
 
+@pytest.mark.parametrize("model,template", [
+    ("/models/Meta-Llama-3-8B-Instruct", "llama3"), ("/models/llama3-8b-chinese-chat/", "llama3"),
+    ("/models/Meta-Llama-3.1-8B-Instruct", "llama3.1"), ("/models/Llama-3.2-3B-Instruct", "llama3.1"),
+    ("/models/Llama-3.3-70B-Instruct", "llama3.1"), ("/models/llama3_1-8b", "llama3.1"),
+    ("/models/Qwen2-7B-Instruct", "qwen2"), ("/models/qwen2", "qwen2"), ("/models/Qwen2.5-7B-Instruct", "qwen"),
+    ("/models/Qwen2_5-0.5B", "qwen"), ("/models/Qwen3-8B", "qwen3"), ("/models/chatglm3-6b", "chatglm3"),
+    ("/models/mistral-7b", ""),
+])
+def test_template_guess_from_the_model_name(model, template):
+    """Llama 3.1/3.2/3.3 write a date header that 3.0 does not; Qwen2's default system prompt is not Qwen2.5's."""
+    result = subprocess.run(["bash", "-c", f'source "{ROOT}/finetune/common.sh"; guess_template "$1"', "guess", model],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == template
+
+
 def test_several_gpus_use_the_deepspeed_launcher(tmp_path):
     command = dry_run(SFT, tmp_path, 2, MODEL_NAME_OR_PATH="/models/m", TEMPLATE="qwen")
     assert command[0].endswith("deepspeed") or command[1:3] == ["-m", "deepspeed.launcher.runner"]

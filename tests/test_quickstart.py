@@ -1,10 +1,12 @@
 """scripts/quickstart.sh (README command 1): the script parses, and its summary reads what the stages write."""
 
 import json
+import os
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+from conftest import ROOT, SHARED
 
 
 def test_quickstart_script_is_valid_bash_and_runs_every_stage():
@@ -35,3 +37,34 @@ def test_summary_answers_with_the_release_and_prints_before_and_after(tmp_path, 
     assert any("ROUGE-L" in line and "0.25" in line and "11.50" in line for line in lines)
     assert any("MCQ" in line and "20.00" in line and "25.00" in line for line in lines)
     assert any("3,210 tokens/s" in line for line in lines) and any("PT / SFT" in line and "-" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_quickstart_smoke_mode_runs_every_stage_end_to_end(tmp_path):
+    """README command 1 itself, a few steps per stage: what CI runs on every landing."""
+    out = tmp_path / "demo"
+    env = {key: value for key, value in os.environ.items() if key not in ("CLEAN", "SMOKE")}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"), "--smoke"], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "QUICKSTART_DIR": str(out)})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    for stage in range(1, 9):
+        assert f"==== [{stage}/8]" in result.stdout
+    assert (out / "pt" / "model.safetensors").is_file() and (out / "sft" / "adapter_model.safetensors").is_file()
+    assert (out / "release" / "config.json").is_file()
+    runs = ["base_qa", "base_mcq", "tuned_qa", "tuned_mcq"] + (["base_dev", "tuned_dev"] if SHARED.is_dir() else [])
+    for run in runs:
+        metrics = json.loads((out / "eval" / run / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["samples"] == 4  # --smoke's evaluation limit reached every set
+    table = result.stdout[result.stdout.index("metric (x100)"):]
+    assert "clinical QA ROUGE-L" in table and "exam (MCQ) accuracy" in table
+    assert ("shared clinical_qa_dev ROUGE-L" in table) == SHARED.is_dir()
+
+
+def test_quickstart_clean_refuses_a_folder_it_did_not_make(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"), "--clean"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "QUICKSTART_DIR": str(foreign)})
+    assert result.returncode == 2 and "not made by this demo" in result.stderr
+    assert (foreign / "notes.txt").read_text() == "keep me"

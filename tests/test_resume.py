@@ -1,8 +1,10 @@
-"""A run killed with SIGKILL and started again continues from its last complete checkpoint and
-ends with the same losses as a run that was never interrupted (fp32, CPU)."""
+"""A run killed with SIGKILL in the middle of a checkpoint save and started again continues from its last
+complete checkpoint and ends with the same losses as a run that was never interrupted (fp32, CPU)."""
 
 import json
+import re
 import signal
+import threading
 import time
 
 import pytest
@@ -10,29 +12,63 @@ from run_helpers import child_env, launch, logged_losses, sft_args, train, write
 
 from llmtuner.train.resume import last_complete_checkpoint, resolve_resume
 
-STEPS, SAVE_EVERY = 12, 3
+STEPS, SAVE_EVERY, BATCH = 12, 3, 4
+KILLED_IN = 6  # the save of checkpoint-6 is cut off; checkpoint-3 is the last complete one
 
 
-def test_sigkill_then_restart_matches_the_uninterrupted_run(tmp_path, tiny_model_dir):
+def _samples(folder):
+    return [tuple(json.loads(line)) for line in (folder / "rank0.jsonl").read_text().splitlines()]
+
+
+def test_sigkill_during_a_checkpoint_save_then_restart_matches_the_uninterrupted_run(tmp_path, tiny_model_dir):
     data = write_qa_dataset(tmp_path / "data")
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
-    common = {"max_steps": STEPS, "save_steps": SAVE_EVERY}
-    train(sft_args(data, uninterrupted, **common))
+    common = {"max_steps": STEPS, "save_steps": SAVE_EVERY, "per_device_train_batch_size": BATCH}
+    (tmp_path / "batches_uninterrupted").mkdir(), (tmp_path / "batches_resumed").mkdir()
+    train(sft_args(data, uninterrupted, **common), PROBE_BATCH_DIR=str(tmp_path / "batches_uninterrupted"))
 
-    process = launch(sft_args(data, killed, **common), env=child_env(PROBE_STEP_DELAY="0.3"))
-    deadline = time.monotonic() + 300
-    while not (killed / "checkpoint-6" / "trainer_state.json").exists():
-        assert process.poll() is None, f"the run ended before it could be killed:\n{process.stdout.read()[-4000:]}"
-        assert time.monotonic() < deadline, "no checkpoint-6 within 300 s"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
-    assert not (killed / "checkpoint-12").exists(), "the run finished before the kill"
+    # train_probe's PROBE_STALL_SAVE: the run stops inside the save of checkpoint-6, before trainer_state.json
+    marker = tmp_path / "saving-started"
+    process = launch(sft_args(data, killed, **common),
+                     env=child_env(PROBE_STALL_SAVE=str(KILLED_IN), PROBE_STALL_MARKER=str(marker)))
+    output: list[str] = []  # drained as it comes, so a full pipe cannot block the run before the save
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 600  # only against a hang: the run reaches step 6 in well under a minute
+        while not marker.exists():
+            assert process.poll() is None, f"the run ended before its save of step {KILLED_IN}:\n{''.join(output)[-4000:]}"
+            assert time.monotonic() < deadline, f"no save of checkpoint-{KILLED_IN} started within 600 s"
+            time.sleep(0.05)
+        partial = killed / f"checkpoint-{KILLED_IN}"
+        assert marker.read_text() == str(partial)
+        # caught mid-save: the trainer has written the adapter and optimizer, not yet the trainer state
+        assert (partial / "adapter_model.safetensors").is_file() and (partial / "optimizer.pt").is_file()
+        assert not (partial / "trainer_state.json").exists()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run was not stopped by the kill"
+    assert sorted(path.name for path in killed.glob("checkpoint-*")) == ["checkpoint-3", f"checkpoint-{KILLED_IN}"]
+    assert not (partial / "trainer_state.json").exists()
 
-    output = train(sft_args(data, killed, **common))  # the same command again
-    assert "Resuming from" in output
+    output = train(sft_args(data, killed, **common), PROBE_BATCH_DIR=str(tmp_path / "batches_resumed"))  # the same command again
+    assert f"Resuming from {killed / 'checkpoint-3'} " in output
+    # the cut-off checkpoint was set aside, kept as it was, and not loaded
+    [aside] = [path for path in killed.iterdir() if path.name.startswith(f"checkpoint-{KILLED_IN}.")]
+    assert re.fullmatch(rf"checkpoint-{KILLED_IN}\.incomplete-\d+", aside.name)
+    assert (aside / "adapter_model.safetensors").is_file() and not (aside / "trainer_state.json").exists()
+    # the resumed run started at step 4: its first batch is the uninterrupted run's fourth
+    before, after = _samples(tmp_path / "batches_uninterrupted"), _samples(tmp_path / "batches_resumed")
+    assert after[:BATCH] == before[3 * BATCH : 4 * BATCH]
+    # and it saved checkpoint-6 again, complete this time
+    assert json.loads((killed / f"checkpoint-{KILLED_IN}" / "trainer_state.json").read_text())["global_step"] == KILLED_IN
     expected, got = logged_losses(uninterrupted), logged_losses(killed)
-    assert sorted(got) == list(range(1, STEPS + 1))
+    assert sorted(got) == sorted(expected) == list(range(1, STEPS + 1))
     for step in range(1, STEPS + 1):
         assert got[step] == pytest.approx(expected[step], abs=1e-4), step
     assert (killed / "adapter_model.safetensors").exists() and not (killed / ".saving").exists()
@@ -55,9 +91,9 @@ def test_a_checkpoint_cut_off_while_saving_is_set_aside_not_resumed(tmp_path):
     assert (tmp_path / "checkpoint-9").exists()  # looking alone moves nothing
     assert last_complete_checkpoint(tmp_path, set_aside=True) == good
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names[0] == "checkpoint-12.incomplete-" + names[0].rsplit("-", 1)[1]
-    assert [name.split(".")[0] for name in names] == ["checkpoint-12", "checkpoint-6", "checkpoint-9"]
-    assert (tmp_path / "checkpoint-6").exists() and not (tmp_path / "checkpoint-9").exists()
+    assert len(names) == 3 and names[1] == "checkpoint-6"
+    assert re.fullmatch(r"checkpoint-12\.incomplete-\d+", names[0]) and re.fullmatch(r"checkpoint-9\.incomplete-\d+", names[2])
+    assert (tmp_path / names[0] / "adapter_model.safetensors").read_bytes() == b"weights"  # renamed, contents kept
 
 
 class _Args:

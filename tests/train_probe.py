@@ -1,29 +1,25 @@
 """A training entry point for tests that run training in child processes (torchrun, SIGKILL).
 
-Same as `python src/train_bash.py ...`, plus two test-only instruments chosen by environment:
-  PROBE_BATCH_DIR   each rank appends the token ids of every sample it collates to rank<RANK>.jsonl
-                    (proves that ranks are given different data);
-  PROBE_STEP_DELAY  seconds to sleep after each optimizer step (gives a test time to kill the run).
+Same as `python src/train_bash.py ...`, plus test-only instruments chosen by environment:
+  PROBE_BATCH_DIR     each rank appends the token ids of every sample it collates to rank<RANK>.jsonl
+                      (proves that ranks are given different data);
+  PROBE_STALL_SAVE    a step N: while saving checkpoint-N, once the trainer has written everything but the
+                      trainer_state.json it writes last (weights, optimizer, scheduler, RNG state), write the
+                      file named by PROBE_STALL_MARKER (its content: the checkpoint folder) and sleep 600 s
+                      before going on, so a test can SIGKILL the run in the middle of a checkpoint save.
 """
 
 import json
 import os
 import sys
 import time
-
-from transformers import TrainerCallback
+from pathlib import Path
 
 from llmtuner.data import collator
 from llmtuner.hparams import parse_train_args
 from llmtuner.train.tuner import run_training
 
-
-class SleepAfterStep(TrainerCallback):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def on_step_end(self, args, state, control, **kwargs):
-        time.sleep(self.seconds)
+STALL_SECONDS = 600
 
 
 def record_batches(folder: str) -> None:
@@ -38,8 +34,26 @@ def record_batches(folder: str) -> None:
     collator.SupervisedCollator.__call__ = recording
 
 
+def stall_in_checkpoint_save(step: int, marker: str) -> None:
+    """Trainer._save_checkpoint writes trainer_state.json last (TrainerState.save_to_json); stall just before
+    it does so for checkpoint-`step`. A callback's on_save would come too late: it runs after the save."""
+    from transformers.trainer_callback import TrainerState
+
+    save_to_json = TrainerState.save_to_json
+
+    def stalling(self, json_path):
+        folder = Path(json_path).parent
+        if folder.name == f"checkpoint-{step}":
+            Path(marker).write_text(str(folder), encoding="utf-8")
+            time.sleep(STALL_SECONDS)
+        return save_to_json(self, json_path)
+
+    TrainerState.save_to_json = stalling
+
+
 if __name__ == "__main__":
     if os.environ.get("PROBE_BATCH_DIR"):
         record_batches(os.environ["PROBE_BATCH_DIR"])
-    delay = float(os.environ.get("PROBE_STEP_DELAY", "0"))
-    run_training(parse_train_args(sys.argv[1:]), callbacks=[SleepAfterStep(delay)] if delay else None)
+    if os.environ.get("PROBE_STALL_SAVE"):
+        stall_in_checkpoint_save(int(os.environ["PROBE_STALL_SAVE"]), os.environ["PROBE_STALL_MARKER"])
+    run_training(parse_train_args(sys.argv[1:]))

@@ -12,6 +12,10 @@ project; there is no patient data and no text copied from any corpus.  A single
 ``random.Random(2026)`` drives every choice (template, sample, option order), so
 the output is byte-identical across runs.  Standard library only.
 
+The evaluation sets are built only from the entities listed in ``HELD_OUT``, which the
+training generators (PT, SFT, dialogues) skip; check.py measures how much of each
+evaluation item is contained in one training document.
+
 Files written (see data/README.md):
   medical_pt_sample.jsonl       pre-training paragraphs  {"text": ...}
   medical_sft_sample.json       alpaca SFT records (instruction/input/output/system/history/category)
@@ -53,6 +57,61 @@ EXAM = {e["name"]: e for e in W.EXAMS}
 
 TERM_TYPES = ("herb", "formula", "syndrome", "disease", "symptom", "drug", "exam", "treatment")
 
+# ---------------------------------------------------------------------------
+# held-out facts: the evaluation sets are built from these entities only
+# ---------------------------------------------------------------------------
+# Why: when the evaluation sets were drawn from the same tables as the training sets, a reference answer shared a
+# median 73% of its character 4-grams with a single training document, so the demo's before/after gain measured the
+# recall of near-copies. The entities below are written into clinical_qa_sample.json and medical_mcq_sample.json
+# only; the PT, SFT and dialogue generators skip them entirely, also where another entity would state their facts:
+# a held-out syndrome goes with its representative formula (a syndrome paragraph gives the formula's composition),
+# a herb paragraph names only training formulas, a drug or exam paragraph only training diseases, and a training
+# disease keeps only its training syndromes and names a held-out drug without its class. Names alone may appear: a
+# held-out herb in a training formula's composition, a held-out drug in a training disease's drug list, a held-out
+# disease in a training drug's indication (so the MCQ "which drug treats X" answers with a held-out drug where X has one).
+# check.py measures the containment and fails when an evaluation item shares more than 30% of its 4-grams with one
+# training document.
+# Chosen by hand, about a quarter of each table spread over its categories: the held-out diseases bring the drugs
+# and exams that only they use (抗结核药, 抗甲状腺药, 抗痛风药, 抗凝药...) and, where they have one, a TCM syndrome, so
+# that the integrated questions are held out as a whole. Kept in training on purpose: the entities the quickstart's two
+# demo questions are about (风寒表实证/麻黄汤, 原发性高血压), and the herbs and drugs the pregnancy items recommend.
+HELD_OUT = {
+    "herb": ("荆芥", "白芷", "牛蒡子", "知母", "龙胆", "板蓝根", "青蒿", "芒硝", "广藿香", "茵陈", "肉桂", "木香",
+             "桃仁", "桔梗", "远志", "钩藤", "党参", "山药", "阿胶", "枸杞子", "五味子"),
+    "formula": ("桑菊饮", "麻杏石甘汤", "小柴胡汤", "大承气汤", "补中益气汤", "玉屏风散", "八正散", "补阳还五汤",
+                "平胃散", "葛根芩连汤", "五苓散"),
+    "syndrome": ("风热犯肺证", "邪热壅肺证", "少阳证", "阳明腑实证", "中气下陷证", "卫表不固证", "膀胱湿热证",
+                 "气虚血瘀证", "湿滞脾胃证"),
+    "disease": ("社区获得性肺炎", "心房颤动", "甲状腺功能亢进症", "痛风", "胃食管反流病", "急性膀胱炎", "缺血性脑卒中",
+                "功能性消化不良", "过敏性鼻炎", "肺结核"),
+    "drug": ("异烟肼", "利福平", "吡嗪酰胺", "乙胺丁醇", "甲巯咪唑", "丙硫氧嘧啶", "秋水仙碱", "别嘌醇", "非布司他",
+             "呋喃妥因", "磷霉素氨丁三醇", "胺碘酮", "华法林", "利伐沙班", "阿替普酶", "氯雷他定", "舒马普坦"),
+    "exam": ("血小板计数", "甘油三酯", "血尿酸", "红细胞沉降率", "心肌肌钙蛋白", "国际标准化比值", "血清铁蛋白"),
+}
+
+
+def held_out(kind, name):
+    return name in HELD_OUT[kind]
+
+
+def split(table, kind):
+    """(training entries, held-out entries) of a table, each in table order."""
+    return ([x for x in table if not held_out(kind, x["name"])], [x for x in table if held_out(kind, x["name"])])
+
+
+def training_view(d):
+    """A training disease as the training generators see it: only its training syndromes."""
+    return dict(d, tcm=[(syn, fang) for syn, fang in d["tcm"] if not held_out("syndrome", syn)])
+
+
+TRAIN_HERBS, EVAL_HERBS = split(T.HERBS, "herb")
+TRAIN_FORMULAS, EVAL_FORMULAS = split(T.FORMULAS, "formula")
+TRAIN_SYNDROMES, EVAL_SYNDROMES = split(T.SYNDROMES, "syndrome")
+_train_diseases, EVAL_DISEASES = split(W.DISEASES, "disease")
+TRAIN_DISEASES = [training_view(d) for d in _train_diseases]
+TRAIN_DRUGS, EVAL_DRUGS = split(W.DRUGS, "drug")
+TRAIN_EXAMS, EVAL_EXAMS = split(W.EXAMS, "exam")
+
 # 体征（不适合由患者在对话中自述，病例中写入"查体"）
 SIGN_TERMS = {
     "呼气相哮鸣音", "心律绝对不齐", "脉搏短绌", "墨菲征阳性", "直腿抬高试验阳性", "关节骨摩擦音",
@@ -77,7 +136,7 @@ def jn(items, sep="、"):
 
 
 def herb_formulas(name):
-    return [f["name"] for f in T.FORMULAS if name in f["zucheng"]]
+    return [f["name"] for f in TRAIN_FORMULAS if name in f["zucheng"]]
 
 
 def formula_herbs(f):
@@ -85,15 +144,15 @@ def formula_herbs(f):
 
 
 def drug_diseases(name):
-    return [d["name"] for d in W.DISEASES if name in d["drugs"]]
+    return [d["name"] for d in TRAIN_DISEASES if name in d["drugs"]]
 
 
 def exam_diseases(name):
-    return [d["name"] for d in W.DISEASES if name in d["exams"]]
+    return [d["name"] for d in TRAIN_DISEASES if name in d["exams"]]
 
 
 def syndrome_diseases(name):
-    return [d["name"] for d in W.DISEASES if any(s == name for s, _ in d["tcm"])]
+    return [d["name"] for d in TRAIN_DISEASES if any(s == name for s, _ in d["tcm"])]
 
 
 def pregnancy_caution_herbs():
@@ -153,20 +212,28 @@ def validate_tables():
             assert syn in SYNDROME and SYNDROME[syn]["fang"] == fang, (d["name"], syn, fang)
         lo, hi, sex = d["population"]
         assert 0 < lo <= hi and sex in ("", "男", "女"), d["name"]
+    for kind, table in (("herb", T.HERBS), ("formula", T.FORMULAS), ("syndrome", T.SYNDROMES),
+                        ("disease", W.DISEASES), ("drug", W.DRUGS), ("exam", W.EXAMS)):
+        names = {x["name"] for x in table}
+        for name in HELD_OUT[kind]:
+            assert name in names, "held-out %s %s is not in its table" % (kind, name)
+    for s in T.SYNDROMES:  # a syndrome and its representative formula are held out together
+        assert held_out("syndrome", s["name"]) == held_out("formula", s["fang"]), s["name"]
+    for f in TRAIN_FORMULAS:  # a training formula's text states its syndrome's facts
+        assert not held_out("syndrome", f["zhenghou"]), f["name"]
 
 
 # ---------------------------------------------------------------------------
 # 1. pre-training paragraphs
 # ---------------------------------------------------------------------------
 
-def pt_herb(h, rng):
+def pt_herb(h, k):
     n = h["name"]
     wei, xing = h["xingwei"].split("，")
     fs = herb_formulas(n)
     fs_txt = "含有%s的常用方剂有%s等。" % (n, jn(fs[:4])) if fs else ""
     note = "使用注意：%s。" % h["zhuyi"] if h["zhuyi"] else ""
     cat_txt = T.HERB_CATEGORY_DESC[h["category"]] + "。"
-    k = rng.randrange(3)
     if k == 0:
         text = "%s属于%s。%s性味%s，归%s，功效为%s，主治%s。常用量%s。%s%s" % (
             n, h["category"], n, h["xingwei"], h["guijing"], h["gongxiao"], h["zhuzhi"], h["yongliang"], note, fs_txt)
@@ -181,10 +248,9 @@ def pt_herb(h, rng):
     return text
 
 
-def pt_formula(f, rng):
+def pt_formula(f, k):
     n = f["name"]
     comp = jn(f["zucheng"])
-    k = rng.randrange(3)
     if k == 0:
         text = "%s出自%s，属于%s。全方由%s组成，具有%s的功用，主治%s。" % (
             n, f["source"], f["category"], comp, f["gongxiao"], f["zhuzhi"])
@@ -202,11 +268,10 @@ def pt_formula(f, rng):
     return text
 
 
-def pt_syndrome(s, rng):
+def pt_syndrome(s, k):
     n = s["name"]
     f = FORMULA[s["fang"]]
     zz = s["zhuzheng"]
-    k = rng.randrange(3)
     if k == 0:
         text = "%s的主要临床表现为%s，%s。治法宜%s，代表方为%s，方由%s组成。" % (
             n, jn(zz, "，"), s["shemai"], s["zhifa"], f["name"], jn(f["zucheng"]))
@@ -231,10 +296,9 @@ def tcm_sentence(d, lead="中西医结合诊疗中，"):
     return lead + "本病" + jn(parts, "；") + "。"
 
 
-def pt_disease(d, rng):
+def pt_disease(d, k):
     n = d["name"]
     sym, ex, dr = d["symptoms"], d["exams"], d["drugs"]
-    k = rng.randrange(3)
     if k == 0:
         text = "%s是%s的常见疾病，典型表现包括%s等。诊断时常需完善%s等检查。治疗要点：%s。常用药物有%s。" % (
             n, d["dept"], jn(sym), jn(ex), d["treatment"], jn(dr))
@@ -248,9 +312,8 @@ def pt_disease(d, rng):
     return text + tcm_sentence(d)
 
 
-def pt_drug(d, rng):
+def pt_drug(d, k):
     n = d["name"]
-    k = rng.randrange(3)
     if k == 0:
         text = "%s属于%s，临床主要用于%s。常见不良反应包括%s。用药注意：%s。" % (
             n, d["cls"], d["indication"], jn(d["adr"]), d["note"])
@@ -268,9 +331,8 @@ def pt_drug(d, rng):
     return text
 
 
-def pt_exam(e, rng):
+def pt_exam(e, k):
     n = e["name"]
-    k = rng.randrange(3)
     if k == 0:
         text = "%s是临床常用检查项目，用于反映%s。成人正常参考范围：%s。临床意义：%s。" % (
             n, e["measures"], e["normal"], e["meaning"])
@@ -287,14 +349,18 @@ def pt_exam(e, rng):
     return text
 
 
+PT_EXTRA = 70  # second paragraphs (another template) for this many training entities: keeps the corpus near its old size
+
+
 def build_pt(rng):
-    texts = []
-    texts += [pt_herb(h, rng) for h in T.HERBS]
-    texts += [pt_formula(f, rng) for f in T.FORMULAS]
-    texts += [pt_syndrome(s, rng) for s in T.SYNDROMES]
-    texts += [pt_disease(d, rng) for d in W.DISEASES]
-    texts += [pt_drug(d, rng) for d in W.DRUGS]
-    texts += [pt_exam(e, rng) for e in W.EXAMS]
+    entities = ([(pt_herb, h) for h in TRAIN_HERBS] + [(pt_formula, f) for f in TRAIN_FORMULAS]
+                + [(pt_syndrome, s) for s in TRAIN_SYNDROMES] + [(pt_disease, d) for d in TRAIN_DISEASES]
+                + [(pt_drug, d) for d in TRAIN_DRUGS] + [(pt_exam, e) for e in TRAIN_EXAMS])
+    ks = [rng.randrange(3) for _ in entities]
+    texts = [make(x, k) for (make, x), k in zip(entities, ks)]
+    for i in sorted(rng.sample(range(len(entities)), PT_EXTRA)):
+        make, x = entities[i]
+        texts.append(make(x, (ks[i] + 1 + rng.randrange(2)) % 3))
     rng.shuffle(texts)
     return [{"text": t} for t in texts]
 
@@ -359,7 +425,8 @@ def sft_syndrome_templates(s):
 
 def sft_disease_templates(d):
     n = d["name"]
-    drug_txt = jn(["%s（%s）" % (x, DRUG[x]["cls"]) for x in d["drugs"]], "；")
+    # a held-out drug is named without its class: the class is one of its facts
+    drug_txt = jn([x if held_out("drug", x) else "%s（%s）" % (x, DRUG[x]["cls"]) for x in d["drugs"]], "；")
     return [
         ("%s有哪些典型症状？" % n, "%s的典型表现包括%s。出现上述表现时应及时就医，完善%s等检查。" % (
             n, jn(d["symptoms"]), jn(d["exams"][:2]))),
@@ -432,24 +499,25 @@ SFT_SYSTEM = {
 
 def build_sft(rng):
     records = []
-    for h in rng.sample(T.HERBS, 70):
-        q, a = rng.choice(sft_herb_templates(h))
-        records.append(sft_rec(q, a, "tcm"))
-    for f in T.FORMULAS:
-        q, a = rng.choice(sft_formula_templates(f))
-        records.append(sft_rec(q, a, "tcm"))
-    for s in T.SYNDROMES:
-        q, a = rng.choice(sft_syndrome_templates(s))
-        records.append(sft_rec(q, a, "tcm"))
-    for d in W.DISEASES:
-        for q, a in rng.sample(sft_disease_templates(d), 1 if rng.random() < 0.8 else 2):
+    # one question per training entity, two for some (the training tables are smaller than the full ones)
+    for h in TRAIN_HERBS:
+        for q, a in rng.sample(sft_herb_templates(h), 1 if rng.random() < 0.85 else 2):
+            records.append(sft_rec(q, a, "tcm"))
+    for f in TRAIN_FORMULAS:
+        for q, a in rng.sample(sft_formula_templates(f), 1 if rng.random() < 0.6 else 2):
+            records.append(sft_rec(q, a, "tcm"))
+    for s in TRAIN_SYNDROMES:
+        for q, a in rng.sample(sft_syndrome_templates(s), 1 if rng.random() < 0.6 else 2):
+            records.append(sft_rec(q, a, "tcm"))
+    for d in TRAIN_DISEASES:
+        for q, a in rng.sample(sft_disease_templates(d), 1 if rng.random() < 0.6 else 2):
             records.append(sft_rec(q, a, "western"))
         if d["tcm"]:
             records.append(sft_rec("%s的中西医结合治疗思路是什么？" % d["name"], integrated_answer(d), "integrated"))
-    for d in rng.sample(W.DRUGS, 45):
+    for d in TRAIN_DRUGS:
         q, a = rng.choice(sft_drug_templates(d))
         records.append(sft_rec(q, a, "western"))
-    for e in rng.sample(W.EXAMS, 20):
+    for e in TRAIN_EXAMS:
         q, a = rng.choice(sft_exam_templates(e))
         records.append(sft_rec(q, a, "western"))
 
@@ -459,7 +527,7 @@ def build_sft(rng):
 
     # ~20 records with a case in `input`
     cases = []
-    case_diseases = [d for d in W.DISEASES if len(reportable(d)) >= 2]
+    case_diseases = [d for d in TRAIN_DISEASES if len(reportable(d)) >= 2]
     for d in rng.sample(case_diseases, 13):
         inp = case_text(d, rng)
         out = "初步诊断：%s。诊断依据：患者表现为%s，符合%s的临床特点。建议完善%s等检查以明确诊断。治疗：%s。常用药物：%s。" % (
@@ -477,7 +545,7 @@ def build_sft(rng):
             ins = rng.choice(["请根据以下病例给出初步诊断、需完善的检查及治疗建议。",
                               "阅读下面的病例，分析最可能的诊断并提出治疗方案。"])
         cases.append(sft_rec(ins, out, cat, input_text=inp))
-    for s in rng.sample(T.SYNDROMES, 7):
+    for s in rng.sample(TRAIN_SYNDROMES, 7):
         f = FORMULA[s["fang"]]
         age = rng.randint(25, 70)
         sex = rng.choice(["男", "女"])
@@ -493,24 +561,24 @@ def build_sft(rng):
 
     # ~15 multi-turn records with history
     hist = []
-    for h in rng.sample(T.HERBS, 5):
+    for h in rng.sample(TRAIN_HERBS, 5):
         n = h["name"]
         hist.append(sft_rec(
             "那它的常用剂量和使用注意呢？",
             "%s的常用量为%s。%s" % (n, h["yongliang"], ("使用注意：%s。" % h["zhuyi"]) if h["zhuyi"] else "本品药性较平和，按常规剂量使用即可。"),
             "tcm", history=[["%s的功效是什么？" % n, "%s的功效为%s。" % (n, h["gongxiao"])]]))
-    for f in rng.sample(T.FORMULAS, 4):
+    for f in rng.sample(TRAIN_FORMULAS, 4):
         n = f["name"]
         hist.append(sft_rec(
             "这个方子由哪些药组成？主治什么？",
             "%s由%s组成，主治%s。" % (n, jn(f["zucheng"]), f["zhuzhi"]),
             "tcm", history=[["%s出自哪里？" % n, "%s出自%s，属于%s。" % (n, f["source"], f["category"])]]))
-    for s in rng.sample(T.SYNDROMES, 2):
+    for s in rng.sample(TRAIN_SYNDROMES, 2):
         hist.append(sft_rec(
             "应该用什么方子治疗？",
             "%s治宜%s，代表方为%s，由%s组成。" % (s["name"], s["zhifa"], s["fang"], jn(FORMULA[s["fang"]]["zucheng"])),
             "tcm", history=[["%s有哪些表现？" % s["name"], "%s常见%s，%s。" % (s["name"], jn(s["zhuzheng"]), s["shemai"])]]))
-    for d in rng.sample(W.DISEASES, 4):
+    for d in rng.sample(TRAIN_DISEASES, 4):
         n = d["name"]
         history = [["%s有哪些症状？" % n, "%s常见%s。" % (n, jn(d["symptoms"]))],
                    ["需要做什么检查？", "通常需要完善%s等检查。" % jn(d["exams"])]]
@@ -635,11 +703,14 @@ def dialogue_drug(d, rng):
     return {"conversations": conv, "category": category}
 
 
+DIALOGUE_DRUGS = 30  # drug consultations (more than before the held-out split, which removed diseases and syndromes)
+
+
 def build_dialogues(rng):
     out = []
-    out += [dialogue_disease(d, rng) for d in W.DISEASES if len(reportable(d)) >= 2]
-    out += [dialogue_syndrome(s, rng) for s in T.SYNDROMES]
-    out += [dialogue_drug(d, rng) for d in rng.sample(W.DRUGS, 10)]
+    out += [dialogue_disease(d, rng) for d in TRAIN_DISEASES if len(reportable(d)) >= 2]
+    out += [dialogue_syndrome(s, rng) for s in TRAIN_SYNDROMES]
+    out += [dialogue_drug(d, rng) for d in rng.sample(TRAIN_DRUGS, DIALOGUE_DRUGS)]
     rng.shuffle(out)
     for i in sorted(rng.sample(range(len(out)), 15)):
         out[i]["conversations"].insert(0, turn("system", rng.choice(DIALOGUE_SYSTEM)))
@@ -669,12 +740,111 @@ def pregnancy_items():
     ]
 
 
+def eval_diagnosis(d, rng):
+    """A held-out disease's diagnosis answer, in one of several phrasings."""
+    n, ex, tr = d["name"], jn(d["exams"]), d["treatment"]
+    return rng.choice([
+        "从这组表现看，首先要想到%s。可进一步做%s，以明确诊断并评估病情。治疗方面，%s。" % (n, ex, tr),
+        "最可能的诊断是%s，宜到%s就诊。明确诊断可依靠%s。处理上，%s。" % (n, d["dept"], ex, tr),
+        "考虑为%s。需要完善的检查有%s。治疗上，%s；常用药物有%s。" % (n, ex, tr, jn(d["drugs"])),
+    ])
+
+
+def eval_treatment(d, rng):
+    drugs = jn(["%s（%s）" % (x, DRUG[x]["cls"]) for x in d["drugs"]])
+    return rng.choice([
+        "%s的处理要点：%s。药物方面，可在医生指导下选用%s。" % (d["name"], d["treatment"], drugs),
+        "确诊后，%s。可供选择的药物有%s，具体方案须结合病情和检查结果个体化制定。" % (d["treatment"], drugs),
+    ])
+
+
+def eval_syndrome(s, rng):
+    f = FORMULA[s["fang"]]
+    zz, comp = jn(s["zhuzheng"]), jn(f["zucheng"])
+    return rng.choice([
+        "辨识%s，要抓住%s等表现，舌脉多为%s。立法当%s，方选%s，药用%s。" % (s["name"], zz, s["shemai"], s["zhifa"], f["name"], comp),
+        "%s临床以%s为特点，%s。治当%s，首选%s（%s），组成为%s。" % (
+            s["name"], zz, s["shemai"], s["zhifa"], f["name"], f["source"], comp),
+        "凡见%s，%s，即可辨为%s。治以%s为法，%s为首选方，方中有%s。" % (zz, s["shemai"], s["name"], s["zhifa"], f["name"], comp),
+    ])
+
+
+def eval_syndrome_case(s, rng):
+    f = FORMULA[s["fang"]]
+    return rng.choice([
+        "本例当辨为%s。依据：%s，%s。治法：%s。方药：%s加减，基本组成为%s。" % (
+            s["name"], jn(s["zhuzheng"]), s["shemai"], s["zhifa"], f["name"], jn(f["zucheng"])),
+        "四诊合参，证属%s——%s俱见，%s。宜%s，处方以%s化裁（%s）。" % (
+            s["name"], jn(s["zhuzheng"]), s["shemai"], s["zhifa"], f["name"], jn(f["zucheng"])),
+    ])
+
+
+def eval_formula(f, rng):
+    comp = jn(f["zucheng"])
+    return rng.choice([
+        "%s为%s方，由%s组成，能%s，用于%s。" % (f["name"], f["source"], comp, f["gongxiao"], f["zhuzhi"]),
+        "%s的组成是%s。此方%s，适用于%s，其主治为%s。" % (f["name"], comp, f["gongxiao"], f["zhenghou"], f["zhuzhi"]),
+        "%s针对%s而设，用药为%s，取其%s之效。主治：%s。" % (f["name"], f["zhenghou"], comp, f["gongxiao"], f["zhuzhi"]),
+    ])
+
+
+def eval_herb(h, rng):
+    n = h["name"]
+    note = "；%s" % h["zhuyi"] if h["zhuyi"] else ""
+    return rng.choice([
+        "%s归%s，性味%s。功擅%s，适用于%s；煎服%s%s。" % (n, h["guijing"], h["xingwei"], h["gongxiao"], h["zhuzhi"],
+                                              h["yongliang"], note),
+        "%s入%s，其性味为%s，作用是%s，临床多用于%s等，剂量一般%s%s。" % (
+            n, h["guijing"], h["xingwei"], h["gongxiao"], h["zhuzhi"], h["yongliang"], note),
+    ])
+
+
+def eval_drug(d, rng):
+    return rng.choice([
+        "%s是%s，用于%s。用药期间要重点留意%s；%s。" % (d["name"], d["cls"], d["indication"], jn(d["adr"]), d["note"]),
+        "作为%s，%s适用于%s，需要监测的不良反应主要有%s。另外，%s。" % (
+            d["cls"], d["name"], d["indication"], jn(d["adr"]), d["note"]),
+    ])
+
+
+def eval_exam(e, rng):
+    return rng.choice([
+        "%s测定的是%s，成人参考范围为%s。判读要点：%s；解读时还应结合症状和其他检查。" % (
+            e["name"], e["measures"], e["normal"], e["meaning"]),
+        "%s这项检查的内容是%s。成人参考范围：%s（各实验室略有差异）。%s。" % (
+            e["name"], e["measures"], e["normal"], e["meaning"]),
+    ])
+
+
+def eval_integrated(d, rng):
+    parts = []
+    for syn, fang in d["tcm"]:
+        s = SYNDROME[syn]
+        if held_out("syndrome", syn):
+            parts.append("见%s，%s者属%s，宜%s，可用%s" % (jn(s["zhuzheng"][:3]), s["shemai"], syn, s["zhifa"], fang))
+        else:  # a training syndrome: named, its facts are not restated
+            parts.append("辨为%s者亦可选%s" % (syn, fang))
+    return rng.choice([
+        "可在西医规范诊治的同时配合中医辨证。西医：%s，常用%s。中医：%s。中药应由中医师辨证后使用，并留意与西药的相互作用。" % (
+            d["treatment"], jn(d["drugs"]), jn(parts, "；")),
+        "%s的治疗以西医为基础——%s，药物有%s。中医按证型调治：%s。两者配合时应定期复诊，评估疗效与安全性。" % (
+            d["name"], d["treatment"], jn(d["drugs"]), jn(parts, "；")),
+    ])
+
+
+def eval_integrated_case(d, syn, rng):
+    s = SYNDROME[syn]
+    return ("西医诊断：%s。中医辨证：%s（%s，%s）。方案：%s；中药以%s为法，方用%s加减，需在中医师指导下服用。" % (
+        d["name"], syn, jn(s["zhuzheng"][:3]), s["shemai"], d["treatment"], s["zhifa"], s["fang"]))
+
+
 def build_clinical_qa(rng):
+    """Evaluation QA from the held-out entities (HELD_OUT) only, phrased unlike the training answers."""
     items = []  # (instruction, input, output, category)
-    pool = [d for d in W.DISEASES if len(d["symptoms"]) >= 3 and d["symptoms"][0] not in SIGN_TERMS]
-    for i, d in enumerate(rng.sample(pool, 14)):
+    diseases = rng.sample(EVAL_DISEASES, len(EVAL_DISEASES))
+    for i, d in enumerate(diseases):
         a, b, c = d["symptoms"][:3]
-        out = "首先应考虑%s。可完善%s等检查协助诊断。治疗上，%s。" % (d["name"], jn(d["exams"]), d["treatment"])
+        out = eval_diagnosis(d, rng)
         if i % 2 == 0:
             sex, age = pick_demographics(d, rng)
             ins = rng.choice(["患者出现%s、%s和%s，临床上首先应考虑什么疾病？需要哪些检查协助诊断？" % (a, b, c),
@@ -683,32 +853,34 @@ def build_clinical_qa(rng):
         else:
             ins = rng.choice(["请结合病例，指出最可能的诊断并列出需要完善的检查。", "根据下述病史，考虑何种疾病？如何明确诊断？"])
             items.append((ins, case_text(d, rng), out, "western"))
-    for s in rng.sample(T.SYNDROMES, 12):
-        f = FORMULA[s["fang"]]
+    for d in rng.sample(EVAL_DISEASES, 4):
+        ins = rng.choice(["已确诊为%s的患者，治疗上应把握哪些要点？可选用哪些药物？" % d["name"],
+                          "%s确诊后如何治疗？" % d["name"]])
+        items.append((ins, "", eval_treatment(d, rng), "western"))
+    for s in rng.sample(EVAL_SYNDROMES, len(EVAL_SYNDROMES)):
         ins = rng.choice(["临床如何辨识%s？宜选用何方？" % s["name"], "%s的辨证依据是什么？治疗首选哪首方剂？" % s["name"]])
-        out = "%s以%s为辨证要点，%s。治法为%s，首选%s（%s）。" % (
-            s["name"], jn(s["zhuzheng"]), s["shemai"], s["zhifa"], f["name"], jn(f["zucheng"]))
-        items.append((ins, "", out, "tcm"))
-    for f in rng.sample(T.FORMULAS, 10):
-        ins = "%s适用于哪种证候？方中包含哪些药物？" % f["name"]
-        out = "%s主治%s。方中包含%s，功用为%s。" % (f["name"], f["zhuzhi"], jn(f["zucheng"]), f["gongxiao"])
-        items.append((ins, "", out, "tcm"))
-    for h in rng.sample(T.HERBS, 8):
-        ins = "%s归哪几经？临床多用于哪些病症？" % h["name"]
-        out = "%s性味%s，归%s。功效为%s，临床多用于%s。常用量%s。" % (
-            h["name"], h["xingwei"], h["guijing"], h["gongxiao"], h["zhuzhi"], h["yongliang"])
-        items.append((ins, "", out, "tcm"))
-    for d in rng.sample(W.DRUGS, 8):
-        ins = "使用%s治疗时，应重点监测哪些不良反应？" % d["name"]
-        out = "%s属于%s，应重点关注%s等不良反应。%s。" % (d["name"], d["cls"], jn(d["adr"]), d["note"])
-        items.append((ins, "", out, "western"))
-    for e in rng.sample(W.EXAMS, 4):
-        ins = "化验单上%s的结果应如何判读？" % e["name"]
-        out = "%s反映%s，成人参考范围为%s。%s。" % (e["name"], e["measures"], e["normal"], e["meaning"])
-        items.append((ins, "", out, "western"))
-    for d in rng.sample([d for d in W.DISEASES if d["tcm"]], 6):
-        ins = "中医如何配合西医治疗%s？" % d["name"]
-        items.append((ins, "", integrated_answer(d), "integrated"))
+        items.append((ins, "", eval_syndrome(s, rng), "tcm"))
+    for s in rng.sample(EVAL_SYNDROMES, 3):
+        sex = "女" if any(x in s["zhuzheng"] for x in ("子宫脱垂", "带下黄臭")) else rng.choice(["男", "女"])
+        inp = "患者，%s，%d岁。症见%s。舌脉：%s。" % (sex, rng.randint(25, 70), jn(s["zhuzheng"], "，"), s["shemai"])
+        ins = rng.choice(["依据下列四诊资料，辨为何证？应如何立法处方？", "这位患者属于哪种证型？请给出治法与方药。"])
+        items.append((ins, inp, eval_syndrome_case(s, rng), "tcm"))
+    for f in rng.sample(EVAL_FORMULAS, 10):
+        items.append(("%s适用于哪种证候？方中包含哪些药物？" % f["name"], "", eval_formula(f, rng), "tcm"))
+    for h in rng.sample(EVAL_HERBS, 8):
+        items.append(("%s归哪几经？临床多用于哪些病症？" % h["name"], "", eval_herb(h, rng), "tcm"))
+    for d in rng.sample(EVAL_DRUGS, 8):
+        items.append(("使用%s治疗时，应重点监测哪些不良反应？" % d["name"], "", eval_drug(d, rng), "western"))
+    for e in rng.sample(EVAL_EXAMS, 4):
+        items.append(("化验单上%s的结果应如何判读？" % e["name"], "", eval_exam(e, rng), "western"))
+    integrated = [d for d in EVAL_DISEASES if any(held_out("syndrome", syn) for syn, _ in d["tcm"])]
+    for d in integrated:
+        items.append(("中医如何配合西医治疗%s？" % d["name"], "", eval_integrated(d, rng), "integrated"))
+    d = rng.choice([d for d in integrated if len(reportable(d)) >= 2])
+    syn = rng.choice([syn for syn, _ in d["tcm"] if held_out("syndrome", syn)])
+    inp = case_text(d, rng) + "舌脉：%s。" % SYNDROME[syn]["shemai"]
+    items.append(("结合以下病例，分别给出西医诊断与中医证型，并拟定中西医结合方案。", inp, eval_integrated_case(d, syn, rng),
+                  "integrated"))
     for ins, out, cat in pregnancy_items():
         items.append((ins, "", out, cat))
     rng.shuffle(items)
@@ -759,26 +931,35 @@ def make_mcq(question, answer, distractors, category, explanation, rng):
 
 
 def build_mcq(rng):
+    """Multiple-choice questions on the held-out entities (HELD_OUT); distractors may come from every table."""
     qs = []
-    for h in rng.sample(T.HERBS, 10):
+    for h in rng.sample(EVAL_HERBS, 10):
         others = [x["name"] for x in T.HERBS if x["name"] != h["name"] and x["gongxiao"] != h["gongxiao"]]
         qs.append(make_mcq("下列哪味药的功效是“%s”？" % h["gongxiao"], h["name"], rng.sample(others, 4), "tcm",
-                           "%s性味%s，归%s，功效为%s。" % (h["name"], h["xingwei"], h["guijing"], h["gongxiao"]), rng))
-    for s in rng.sample(T.SYNDROMES, 10):
-        others = [f["name"] for f in T.FORMULAS if f["name"] != s["fang"]]
+                           "%s归%s，性味%s，能%s，多用于%s。" % (h["name"], h["guijing"], h["xingwei"], h["gongxiao"], h["zhuzhi"]),
+                           rng))
+    for s in rng.sample(EVAL_SYNDROMES, len(EVAL_SYNDROMES)):
+        f = FORMULA[s["fang"]]
+        others = [x["name"] for x in T.FORMULAS if x["name"] != s["fang"]]
         qs.append(make_mcq("%s的代表方是" % s["name"], s["fang"], rng.sample(others, 4), "tcm",
-                           "%s治宜%s，代表方为%s。" % (s["name"], s["zhifa"], s["fang"]), rng))
+                           "%s见%s，%s，当%s；%s功能%s，正合此证。" % (
+                               s["name"], jn(s["zhuzheng"]), s["shemai"], s["zhifa"], f["name"], f["gongxiao"]), rng))
     books = sorted({f["source"] for f in T.FORMULAS})
-    for f in rng.sample(T.FORMULAS, 6):
+    for f in rng.sample(EVAL_FORMULAS, 7):
         others = [b for b in books if b != f["source"]]
         qs.append(make_mcq("%s出自" % f["name"], f["source"], rng.sample(others, 4), "tcm",
-                           "%s出自%s，属于%s。" % (f["name"], f["source"], f["category"]), rng))
-    for f in rng.sample(T.FORMULAS, 6):
+                           "%s载于%s，功用为%s，主治%s。" % (f["name"], f["source"], f["gongxiao"], f["zhuzhi"]), rng))
+    for f in rng.sample(EVAL_FORMULAS, 6):
         inside = [x for x in f["zucheng"] if x in HERB]
         outside = [x["name"] for x in T.HERBS if x["name"] not in f["zucheng"]]
         qs.append(make_mcq("下列哪味药是%s的组成药物？" % f["name"], rng.choice(inside), rng.sample(outside, 4), "tcm",
-                           "%s由%s组成。" % (f["name"], jn(f["zucheng"])), rng))
-    for d in rng.sample(W.DISEASES, 8):
+                           "%s的药味为%s，其余选项都不在方中；全方%s。" % (f["name"], jn(f["zucheng"]), f["gongxiao"]), rng))
+    # the answer is a held-out drug where the disease has one: a training drug's own text may name the diseases it treats
+    with_held = [d for d in EVAL_DISEASES if any(held_out("drug", x) for x in d["drugs"])]
+    rest = [d for d in EVAL_DISEASES if d not in with_held]
+    chosen = rng.sample(with_held, min(8, len(with_held)))
+    for d in chosen + rng.sample(rest, 8 - len(chosen)):
+        answer = next((x for x in d["drugs"] if held_out("drug", x)), d["drugs"][0])
         related = set(d["drugs"])
         for group in DRUG_GROUPS:
             if related & group:
@@ -786,28 +967,29 @@ def build_mcq(rng):
         classes = {DRUG[x]["cls"] for x in d["drugs"]}
         others = [x["name"] for x in W.DRUGS if x["name"] not in related and x["cls"] not in classes
                   and d["name"] not in x["indication"]]
-        qs.append(make_mcq("下列药物中，常用于治疗%s的是" % d["name"], d["drugs"][0], rng.sample(others, 4), "western",
-                           "%s常用药物包括%s。%s。" % (d["name"], jn(d["drugs"]), d["treatment"]), rng))
-    for e in rng.sample(W.EXAMS, 5):
+        qs.append(make_mcq("下列药物中，常用于治疗%s的是" % d["name"], answer, rng.sample(others, 4), "western",
+                           "治疗%s可选用%s。治疗要点：%s。" % (d["name"], jn(d["drugs"]), d["treatment"]), rng))
+    for e in rng.sample(EVAL_EXAMS, 5):
         others = [x["name"] for x in W.EXAMS if x["name"] != e["name"]]
         qs.append(make_mcq("下列哪项检查主要用于反映%s？" % e["measures"], e["name"], rng.sample(others, 4), "western",
-                           "%s反映%s。" % (e["name"], e["measures"]), rng))
-    for e in rng.sample(W.EXAMS, 5):
+                           "%s测定的是%s，成人参考值%s。" % (e["name"], e["measures"], e["normal"]), rng))
+    for e in rng.sample(EVAL_EXAMS, 5):
         others = [x["normal"] for x in W.EXAMS if x["name"] != e["name"] and x["normal"] != e["normal"]]
         qs.append(make_mcq("成人%s的正常参考范围是" % e["name"], e["normal"], rng.sample(others, 4), "western",
-                           "%s的参考范围为%s。%s。" % (e["name"], e["normal"], e["meaning"]), rng))
+                           "%s的参考范围：%s。%s。" % (e["name"], e["normal"], e["meaning"]), rng))
     all_classes = sorted({x["cls"] for x in W.DRUGS})
-    for d in rng.sample(W.DRUGS, 6):
+    for d in rng.sample(EVAL_DRUGS, 6):
         others = [c for c in all_classes if not classes_overlap(c, d["cls"])]
         qs.append(make_mcq("%s属于" % d["name"], d["cls"], rng.sample(others, 4), "western",
-                           "%s属于%s，主要用于%s。" % (d["name"], d["cls"], d["indication"]), rng))
-    distinctive = [(d, a) for d in W.DRUGS for a in d["adr"]
-                   if sum(1 for x in W.DRUGS for b in x["adr"] if a in b or b in a) == 1]
-    for d, adr in rng.sample(distinctive, 5):
+                           "%s为%s，适用于%s；%s。" % (d["name"], d["cls"], d["indication"], d["note"]), rng))
+    distinctive = {d["name"]: [a for a in d["adr"] if sum(1 for x in W.DRUGS for b in x["adr"] if a in b or b in a) == 1]
+                   for d in EVAL_DRUGS}
+    for d in rng.sample([d for d in EVAL_DRUGS if distinctive[d["name"]]], 5):  # five drugs, one adverse reaction each
+        adr = rng.choice(distinctive[d["name"]])
         others = [x["name"] for x in W.DRUGS if x["name"] != d["name"]
                   and not any(adr in a or a in adr for a in x["adr"]) and adr not in x["note"]]
         qs.append(make_mcq("下列药物中，常见不良反应包括“%s”的是" % adr, d["name"], rng.sample(others, 4), "western",
-                           "%s的常见不良反应包括%s。" % (d["name"], jn(d["adr"])), rng))
+                           "%s可引起%s等不良反应；%s。" % (d["name"], jn(d["adr"]), d["note"]), rng))
     rng.shuffle(qs)
     out = []
     for i, q in enumerate(qs):
@@ -898,8 +1080,10 @@ def dataset_info():
     }
 
 
-def readme(counts):
+def readme(counts, figures):
     c = counts
+    pct = lambda key, i: "%.1f%%" % (100 * figures[key][i])  # noqa: E731
+    held = {kind: len(names) for kind, names in HELD_OUT.items()}
     return "\n".join([
         "# 示例数据集（sample data）",
         "",
@@ -914,10 +1098,27 @@ def readme(counts):
         "| `medical_pt_sample.jsonl` | 预训练语料，每行一个 JSON：`{\"text\": ...}`，80～400字的百科段落 | %d 行 |" % c["pt"],
         "| `medical_sft_sample.json` | alpaca 列表，字段 instruction / input / output / system / history / category（tcm、western、integrated）；history 为 [问, 答] 对列表 | %d 条 |" % c["sft"],
         "| `medical_dialogue_sample.json` | ShareGPT 列表：`{\"conversations\": [{\"from\": \"system\"/\"human\"/\"gpt\", \"value\": ...}], \"category\": ...}`，多轮医患问诊，human/gpt 严格交替并以 gpt 结尾 | %d 条 |" % c["dialogue"],
-        "| `clinical_qa_sample.json` | 评测用问答（alpaca 风格）：id / instruction / input / output / category，问法与 SFT 数据不同 | %d 条 |" % c["qa"],
-        "| `medical_mcq_sample.json` | 单选题：id / question / options(A～E) / answer / category / explanation | %d 条 |" % c["mcq"],
+        "| `clinical_qa_sample.json` | 评测用问答（alpaca 风格）：id / instruction / input / output / category；只由留出的知识条目生成（见下文），问法与 SFT 数据不同 | %d 条 |" % c["qa"],
+        "| `medical_mcq_sample.json` | 单选题：id / question / options(A～E) / answer / category / explanation；只由留出的知识条目生成 | %d 条 |" % c["mcq"],
         "| `medical_terms.txt` | 术语词表：`term<TAB>type`，type ∈ herb, formula, syndrome, disease, symptom, drug, exam, treatment；# 开头为注释 | %d 个术语 |" % c["terms"],
         "| `dataset_info.json` | 兼容 LLaMA-Factory 的数据集注册表 | %d 项 |" % c["info"],
+        "",
+        "## 评测集与训练集的隔离",
+        "",
+        "评测集（`clinical_qa_sample.json`、`medical_mcq_sample.json`）只由留出的知识条目生成：`build.py` 中的 `HELD_OUT` "
+        "列出约四分之一的条目（疾病 %d、证候 %d、方剂 %d、中药 %d、西药 %d、检查 %d），"
+        "预训练、SFT 和对话数据完全不使用它们的知识，其他条目的文字里也不复述它们的事实（证候段落不给出留出方剂的组成，"
+        "中药、西药、检查段落所附的相关方剂或疾病只列训练条目，训练疾病不写留出的证候），"
+        "最多出现名称（方剂组成中的一味留出中药、训练疾病药物列表中的一种留出西药、训练西药适应证里提到的一种留出疾病）。"
+        "这样演示中微调前后的对比衡量的是对未见事实的作答，而不是对训练文本近似原文的背诵。" % (
+            held["disease"], held["syndrome"], held["formula"], held["herb"], held["drug"], held["exam"]),
+        "",
+        "`check.py` 的包含度检查：对每条问答的参考答案（output）和每道选择题（题干 + 正确选项 + 解析），"
+        "取去掉空白后的字符 4-gram 集合，计算其中出现在同一篇训练文档（预训练的一行；SFT 的一条记录，"
+        "instruction + input + output + history；一段对话的全部轮次）里的比例，取所有训练文档中的最大值；"
+        "任何一条超过 30%% 即校验失败。当前：问答参考答案中位数 %s、最大 %s；选择题中位数 %s、最大 %s；"
+        "全部 %d 条中位数 %s、最大 %s（留出之前，问答参考答案的中位数为 73.2%%，全部最大为 92.3%%）。" % (
+            pct("qa", 0), pct("qa", 1), pct("mcq", 0), pct("mcq", 1), figures["all"][2], pct("all", 0), pct("all", 1)),
         "",
         "重新生成与校验（在仓库根目录执行）：",
         "",
@@ -937,6 +1138,17 @@ def readme(counts):
         "and no text copied from any corpus. The files are tiny on purpose: they exist for smoke tests, tiny-model "
         "demos and evaluator unit tests, not for clinical use. Run `python scripts/sample_data/check.py` to validate "
         "them. The large real datasets live in `../shared/data` and are registered with `--dataset_dir ../shared/data`.",
+        "",
+        "The evaluation sets (`clinical_qa_sample.json`, `medical_mcq_sample.json`) are built from held-out facts only: "
+        "`HELD_OUT` in `build.py` lists about a quarter of the entities of each table, and the pre-training, SFT and "
+        "dialogue generators never state their facts, so the demo's before/after gain measures answers about unseen "
+        "facts rather than recall of near-copies. `check.py` measures containment: for each reference answer (`output`) "
+        "and each MCQ item (question + correct option + explanation), the share of its character 4-grams (whitespace "
+        "removed) found in any one training document (a PT line; an SFT record's instruction + input + output + history; "
+        "a dialogue's joined turns), maximised over documents, and fails above 30%%. Now: QA answers median %s, max %s; "
+        "MCQ items median %s, max %s; all items median %s, max %s (before the split the QA answers' median was 73.2%%, "
+        "the maximum over all items 92.3%%)." % (
+            pct("qa", 0), pct("qa", 1), pct("mcq", 0), pct("mcq", 1), pct("all", 0), pct("all", 1)),
         "",
     ])
 
@@ -984,7 +1196,9 @@ def main(out_dir=None):
     write_json(os.path.join(out_dir, "dataset_info.json"), info)
     counts = {"pt": len(pt), "sft": len(sft), "dialogue": len(dialogues), "qa": len(qa),
               "mcq": len(mcq), "terms": len(terms), "info": len(info)}
-    write_text(os.path.join(out_dir, "README.md"), readme(counts))
+    import check  # check.py imports this module; its containment figures of the files just written go into the README
+
+    write_text(os.path.join(out_dir, "README.md"), readme(counts, check.data_containment(out_dir)))
     print("wrote %s: %s" % (out_dir, ", ".join("%s=%d" % kv for kv in counts.items())))
     return 0
 

@@ -9,6 +9,16 @@ lexicon term types, duplicate ids, that evaluation questions do not repeat SFT
 instructions, and that pregnancy-related reference answers avoid herbs that are
 contraindicated or to be used with caution in pregnancy.  Prints every problem as
 ``file: record: message`` and exits with status 1 if any was found.  Stdlib only.
+
+Containment (leakage) check: the evaluation sets are built from facts held out of
+the training generators, so no evaluation item may be a near-copy of a training
+document.  For every clinical-QA reference answer (its ``output``) and every MCQ
+item (question + correct option + explanation) it takes the set of character
+4-grams of the text with whitespace removed and the share of them found in ONE
+training document (a PT line's text; an SFT record's instruction + input + output +
+history; a dialogue's joined turns), maximised over documents.  It prints the
+median and the maximum with the worst items, and fails when any item is above
+``MAX_CONTAINMENT``.
 """
 import json
 import os
@@ -23,6 +33,8 @@ if HERE not in sys.path:
 import build  # noqa: E402  (stdlib-only generator module; used for shared constants)
 
 CATEGORIES = {"tcm", "western", "integrated"}
+GRAM = 4  # character n-gram length of the containment check
+MAX_CONTAINMENT = 0.30  # an evaluation item sharing more of its 4-grams with one training document fails
 DATASET_ORDER = ["medical_pt_sample", "medical_sft_sample", "medical_dialogue_sample",
                  "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
 
@@ -270,6 +282,120 @@ def check_info(rep, path, data_dir):
             rep.err(fname, name, "file_name %r does not exist" % fn)
 
 
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def char_grams(text, n=GRAM):
+    """The set of character n-grams of ``text`` with all whitespace removed."""
+    s = re.sub(r"\s+", "", text)
+    return {s[i:i + n] for i in range(len(s) - n + 1)}
+
+
+def training_documents(data_dir):
+    """(name, text) of every training document: PT lines, SFT records, dialogues (unreadable files are skipped:
+    the schema checks report them)."""
+    docs = []
+    try:
+        with open(os.path.join(data_dir, "medical_pt_sample.jsonl"), encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                docs.append(("pt line %d" % i, json.loads(line)["text"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(os.path.join(data_dir, "medical_sft_sample.json"), encoding="utf-8") as fh:
+            for i, r in enumerate(json.load(fh)):
+                parts = [r["instruction"], r["input"], r["output"]] + [x for pair in r["history"] for x in pair]
+                docs.append(("sft record %d" % i, "\n".join(parts)))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(os.path.join(data_dir, "medical_dialogue_sample.json"), encoding="utf-8") as fh:
+            for i, r in enumerate(json.load(fh)):
+                docs.append(("dialogue %d" % i, "\n".join(t["value"] for t in r["conversations"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return docs
+
+
+def evaluation_items(data_dir):
+    """(id, text) of every evaluation item: a clinical-QA reference answer; an MCQ's question, correct option and
+    explanation."""
+    items = []
+    try:
+        with open(os.path.join(data_dir, "clinical_qa_sample.json"), encoding="utf-8") as fh:
+            items += [(r["id"], r["output"]) for r in json.load(fh)]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(os.path.join(data_dir, "medical_mcq_sample.json"), encoding="utf-8") as fh:
+            items += [(r["id"], "\n".join([r["question"], r["options"][r["answer"]], r["explanation"]]))
+                      for r in json.load(fh)]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return items
+
+
+def containment(items, docs):
+    """[(share, item id, document name)]: for each item, the largest share of its 4-grams found in one document.
+    An inverted index (4-gram -> document numbers) keeps it linear in the items' 4-grams times their postings."""
+    index = {}
+    for k, (_, text) in enumerate(docs):
+        for g in char_grams(text):
+            index.setdefault(g, []).append(k)
+    out = []
+    for item_id, text in items:
+        grams = char_grams(text)
+        counts = {}
+        for g in grams:
+            for k in index.get(g, ()):
+                counts[k] = counts.get(k, 0) + 1
+        best = max(counts, key=lambda k: (counts[k], -k)) if counts else None
+        share = counts[best] / len(grams) if grams and best is not None else 0.0
+        out.append((share, item_id, docs[best][0] if best is not None else "-"))
+    return out
+
+
+def containment_figures(scores):
+    """{"qa" | "mcq" | "all": (median, max, items)} of containment() scores; build.py writes them into the README."""
+    out = {}
+    for key, prefix in (("qa", "cqa-"), ("mcq", "mcq-"), ("all", "")):
+        shares = [share for share, item_id, _ in scores if item_id.startswith(prefix)]
+        if shares:
+            out[key] = (median(shares), max(shares), len(shares))
+    return out
+
+
+def data_containment(data_dir):
+    """containment_figures() of the files in data_dir."""
+    return containment_figures(containment(evaluation_items(data_dir), training_documents(data_dir)))
+
+
+def check_containment(rep, data_dir):
+    """Report the containment of the evaluation items in the training documents; an error for each item above
+    MAX_CONTAINMENT. Returns (median, max) or None when there is nothing to measure."""
+    docs = training_documents(data_dir)
+    scores = containment(evaluation_items(data_dir), docs)
+    if not scores:
+        return None
+    worst = sorted(scores, key=lambda x: (-x[0], x[1]))
+    print("containment: share of an evaluation item's character %d-grams found in one training document "
+          "(%d items, %d training documents; limit %.0f%%, the median should be far lower):"
+          % (GRAM, len(scores), len(docs), 100 * MAX_CONTAINMENT))
+    labels = {"qa": "clinical QA answers", "mcq": "MCQ items", "all": "all items"}
+    for key, (mid, top, n) in containment_figures(scores).items():
+        print("  %-20s median %5.1f%%, max %5.1f%% (%d items)" % (labels[key], 100 * mid, 100 * top, n))
+    print("  worst 5: %s" % ", ".join("%s %.1f%% (%s)" % (i, 100 * s, d) for s, i, d in worst[:5]))
+    for share, item_id, doc in worst:
+        if share > MAX_CONTAINMENT:
+            rep.err("containment", item_id, "%.1f%% of its %d-grams are in %s (limit %.0f%%)"
+                    % (100 * share, GRAM, doc, 100 * MAX_CONTAINMENT))
+    shares = [share for share, _, _ in scores]
+    return median(shares), max(shares)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     data_dir = os.path.abspath(argv[0]) if argv else build.DATA_DIR
@@ -284,6 +410,7 @@ def main(argv=None):
     check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms, training_text)
     check_mcq(rep, p("medical_mcq_sample.json"))
     check_info(rep, p("dataset_info.json"), data_dir)
+    check_containment(rep, data_dir)
     if not os.path.isfile(p("README.md")):
         rep.err("README.md", "-", "missing")
     if rep.errors:

@@ -20,7 +20,9 @@ commands:
   preview     show processed samples (masked part marked) and data statistics, without training
   eval        score a model (or a predictions file) on clinical QA, exam questions or held-out text
   export      merge LoRA adapters into the base and write a verified release (safetensors, tokenizer, model card)
-  templates   list the chat templates
+  templates   list the chat templates; `templates check --template NAME --tokenizer DIR` compares one with the
+              model's own chat template token for token (exit code 0 only when they match)
+  check-data  find duplicates in training data and evaluation items it contains (contamination); ids, not text
   build-tiny  build the embedded tiny model from data/ (used by tests and the CPU demo)
   version     print the version
 
@@ -90,6 +92,18 @@ def cmd_export(argv: list[str]) -> None:
 
 
 def cmd_templates(argv: list[str]) -> None:
+    if argv[:1] == ["check"]:
+        from .data.template_check import check_command
+
+        check_command(argv[1:])
+        return
+    if argv:
+        usage = ("`llmtuner templates` lists the templates; `llmtuner templates check --template NAME --tokenizer DIR "
+                 "[--chat_template FILE.jinja] [--date_string 'DD Mon YYYY']` compares one with a model's chat template.")
+        if argv[0] in ("-h", "--help"):
+            print(usage)
+            return
+        raise UserError(f"unknown argument {argv[0]!r}: {usage}")
     from .data.template_registry import TEMPLATES, template_names
 
     for name in template_names():
@@ -116,12 +130,27 @@ def cmd_build_tiny(argv: list[str]) -> None:
     print(build_tiny_model(options.output_dir, options.data_dir, overwrite=options.overwrite))
 
 
-COMMANDS: dict[str, Callable[[list[str]], None]] = {
+def cmd_check_data(argv: list[str]) -> int:
+    from .hparams.check_data_parser import format_check_data_help, parse_check_data_args
+
+    if any(token in ("-h", "--help") for token in argv):
+        print(format_check_data_help())
+        return 0
+    args = parse_check_data_args(argv)
+    from .data.contamination import check_data
+
+    summary, status = check_data(args)
+    print(summary)
+    return status
+
+
+COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "train": cmd_train,
     "preview": cmd_preview,
     "eval": cmd_eval,
     "export": cmd_export,
     "templates": cmd_templates,
+    "check-data": cmd_check_data,
     "build-tiny": cmd_build_tiny,
     "version": lambda argv: print(__version__),
 }
@@ -160,11 +189,11 @@ def _dispatch(argv: list[str]) -> int:
         print(_help_text(command))
         return 0
     try:
-        COMMANDS[command](rest)
+        status = COMMANDS[command](rest)  # a command may return an exit status (check-data --fail_on_contamination)
     except UserError as error:
         print(f"llmtuner {command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

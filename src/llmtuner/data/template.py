@@ -44,6 +44,12 @@ class Template:
     encode_content_separately: bool = False
     """Tokenize message content apart from the surrounding format text (sentencepiece families whose
     official code encodes them separately, so each gets its own dummy-prefix space)."""
+    always_system: bool = False
+    """Render the system turn even when there is no system text (Llama 3.1's template always writes its
+    system header with the knowledge/today dates, empty system message or not)."""
+    date_string: str = ""
+    """Fills `{date_string}` in the system format (Llama 3.1's "Today Date: ..." line, as `date_string` fills
+    it in the model's Jinja template)."""
     final_thought: str = ""
     """Empty reasoning block Qwen3 renders before the final answer (`<think>\\n\\n</think>\\n\\n`)."""
     conversation_end: str = ""
@@ -164,9 +170,18 @@ class Template:
     def _head(self, system: str | None) -> list[tuple[str, str]]:
         system_text = self.default_system if system is None else system
         parts = self._split_specials(self.prefix)
-        if system_text:
-            parts += self._pieces(self.system, system_text)
+        if system_text or self.always_system:
+            parts += self._pieces(self.system_format(), system_text)
         return parts
+
+    def system_format(self) -> str:
+        """The system format with `{date_string}` filled in (a no-op for templates without a date)."""
+        return self.system.replace("{date_string}", self.date_string)
+
+    @property
+    def has_date(self) -> bool:
+        """Whether the system turn shows a date that `date_string` / `template_date_string` sets."""
+        return "{date_string}" in self.system
 
     def stop_token_ids(self, tokenizer: Any) -> list[int]:
         """EOS plus every stop word: generation must end on any of them."""

@@ -1,8 +1,12 @@
 """The chat templates by name: one `register_template` call per model family, and the lookup.
 
 Formats are copied from each family's own chat template (tokenizer_config.json or the model's
-official code); `tests/test_template_parity.py` checks each against the real tokenizer.
+official code); `tests/test_template_parity*.py` check each token for token (README's template table says
+against which tokenizer), and `llmtuner templates check` (`template_check.py`) runs the same comparison on
+a user's model folder.
 """
+
+import dataclasses
 
 from ..extras.constants import SHUZHIQIHUANG_SYSTEM_PROMPT
 from ..extras.errors import ConfigError
@@ -38,8 +42,17 @@ register_template(Template(
 register_template(Template(
     name="qwen",
     default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-    description="Qwen2 / Qwen2.5 instruct models (ChatML).",
-    aliases=("qwen2", "qwen2.5"),
+    description="Qwen2.5 instruct models (ChatML, Qwen2.5's default system prompt).",
+    aliases=("qwen2.5",),
+    **_CHATML,
+))
+
+# Qwen2-Instruct (and Qwen2-Math/-VL chat) ship plain ChatML whose default system prompt is only
+# "You are a helpful assistant."; Qwen2.5 introduced the "You are Qwen, created by Alibaba Cloud." one.
+register_template(Template(
+    name="qwen2",
+    default_system="You are a helpful assistant.",
+    description="Qwen2 instruct models (ChatML, default system prompt \"You are a helpful assistant.\").",
     **_CHATML,
 ))
 
@@ -50,16 +63,36 @@ register_template(Template(
     **{**_CHATML, "special_tokens": ("<|im_start|>", "<|im_end|>", "<think>", "</think>")},
 ))
 
-register_template(Template(
-    name="llama3",
+_LLAMA3 = dict(
     prefix="<|begin_of_text|>",
     user="<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
     assistant="{content}<|eot_id|>",
-    system="<|start_header_id|>system<|end_header_id|>\n\n{content}<|eot_id|>",
     stop_words=("<|eot_id|>",),
     special_tokens=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
     trim_content=True,
-    description="Llama 3 / 3.1 / 3.2 / 3.3 instruct models.",
+)
+
+register_template(Template(
+    name="llama3",
+    system="<|start_header_id|>system<|end_header_id|>\n\n{content}<|eot_id|>",
+    description="Llama 3 (3.0) instruct models (no date header; for 3.1/3.2/3.3 use llama3.1).",
+    **_LLAMA3,
+))
+
+# Llama 3.1/3.2/3.3-Instruct: their chat templates always write a system turn that starts with
+# "Cutting Knowledge Date: December 2023\nToday Date: {date_string}\n\n" (without tools; the system message,
+# trimmed, follows; with none the turn holds only the dates). 3.1 and 3.3 default date_string to "26 Jul 2024";
+# 3.2 uses the current date (strftime_now), so a 3.2 run fixes it with `template_date_string`.
+register_template(Template(
+    name="llama3.1",
+    system=("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+            "Today Date: {date_string}\n\n{content}<|eot_id|>"),
+    always_system=True,
+    date_string="26 Jul 2024",
+    description="Llama 3.1 / 3.2 / 3.3 instruct models (system header with knowledge and today dates; "
+                "template_date_string sets the date, default 26 Jul 2024).",
+    aliases=("llama3.2", "llama3.3"),
+    **_LLAMA3,
 ))
 
 register_template(Template(
@@ -155,11 +188,23 @@ register_template(Template(
 ))
 
 
-def get_template(name: str) -> Template:
+def get_template(name: str, date_string: str | None = None) -> Template:
+    """The registered template; `date_string` replaces the date of templates that show one (llama3.1)."""
     if name not in TEMPLATES:
         valid = ", ".join(sorted(TEMPLATES))
         raise ConfigError(f"Unknown template {name!r}. Valid templates: {valid}.")
-    return TEMPLATES[name]
+    template = TEMPLATES[name]
+    if date_string is not None:
+        if not template.has_date:
+            raise ConfigError(f"template_date_string is set, but template {name!r} shows no date: it applies to "
+                              f"{', '.join(date_template_names())}. Remove it.")
+        template = dataclasses.replace(template, date_string=date_string)
+    return template
+
+
+def date_template_names() -> list[str]:
+    """The templates whose system turn shows a date (`template_date_string` applies to them)."""
+    return sorted(name for name, template in TEMPLATES.items() if template.has_date)
 
 
 def template_names() -> list[str]:

@@ -50,7 +50,7 @@ class PredictionStore:
         write_jsonl(self.path, records)
 
 
-SETTINGS_ADDED_LATER = {"infer_backend": "hf"}  # what predictions written before the setting existed used
+SETTINGS_ADDED_LATER = {"infer_backend": "hf", "template_date_string": None}  # what predictions written before the setting existed used
 
 
 def generation_settings(args: EvalConfig) -> dict[str, Any]:
@@ -63,4 +63,4 @@ def generation_settings(args: EvalConfig) -> dict[str, Any]:
             "default_system": args.data.default_system, "cutoff_len": args.data.cutoff_len,
             "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
             "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
-            "infer_backend": args.eval.infer_backend}
+            "infer_backend": args.eval.infer_backend, "template_date_string": args.data.template_date_string}

@@ -12,7 +12,7 @@ def load_tokenizer_and_template(args: EvalConfig) -> tuple[Any, Template | None]
     from ..model.loader import load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
-    template = get_template(args.data.template) if args.data.template else None
+    template = get_template(args.data.template, date_string=args.data.template_date_string) if args.data.template else None
     if template is not None:
         template.fix_tokenizer(tokenizer)
     elif tokenizer.pad_token_id is None:

@@ -18,17 +18,11 @@ import json
 from typing import Any
 
 from ..data.template import Message, Template
+from ..data.template_check import CONVERSATIONS, SYSTEM
 
-# Conversations the parity check renders both ways (content is plain text, no control tokens).
-PROBE_SYSTEM = "你是一名中西医结合科医生，回答需严谨。"
-PROBE_CONVERSATIONS: tuple[tuple[Message, ...], ...] = (
-    ({"role": "user", "content": "黄芪有什么功效？"},
-     {"role": "assistant", "content": "黄芪补气升阳，益卫固表，利水消肿。"}),
-    ({"role": "user", "content": "最近总是口干多饮，血糖偏高。"},
-     {"role": "assistant", "content": "建议查空腹血糖和糖化血红蛋白（HbA1c）。"},
-     {"role": "user", "content": " 中医怎么看？ What about metformin? "},
-     {"role": "assistant", "content": "中医属消渴范畴；二甲双胍（metformin）是2型糖尿病一线用药。\n"}),
-)
+# Conversations the parity check renders both ways: the set `llmtuner templates check` and the parity tests use.
+PROBE_SYSTEM = SYSTEM
+PROBE_CONVERSATIONS: tuple[tuple[Message, ...], ...] = tuple(CONVERSATIONS.values())
 
 
 def _literal(text: str) -> str:
@@ -72,8 +66,9 @@ def render_jinja(template: Template) -> str:
     if template.prefix:
         lines.append(f"{{{{- {_literal(template.prefix)} }}}}")
     lines += [
-        "{%- if system_text %}",
-        f"    {{{{- {_turn(template.system, f'(system_text{trim})')} }}}}",
+        # Llama 3.1 writes its system turn (the dates) even without a system message
+        "{%- if true %}" if template.always_system else "{%- if system_text %}",
+        f"    {{{{- {_turn(template.system_format(), f'(system_text{trim})')} }}}}",
         "{%- endif %}",
         "{%- for message in loop_messages %}",
         f"    {{%- set content = message['content']{trim} %}}",

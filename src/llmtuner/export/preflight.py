@@ -104,6 +104,9 @@ def release_template(export: Any, adapters: list[AdapterInfo]) -> Template:
         default_system = recorded[-1][1].get("default_system")
     if default_system is not None:
         template = dataclasses.replace(template, default_system=default_system)
+    date_string = recorded[-1][1].get("template_date_string") if recorded and not problems else None
+    if date_string and template.has_date:  # llama3.1 trained with another "Today Date": the release writes the same
+        template = dataclasses.replace(template, date_string=date_string)
     return template
 
 

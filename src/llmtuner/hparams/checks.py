@@ -1,4 +1,4 @@
-"""Checks that more than one command's validator makes (model source, template list, DeepSpeed stage).
+"""Checks that more than one command's validator makes (model source, template list and date, DeepSpeed stage).
 
 Each validator collects every problem it finds in a list and raises one ConfigError at the end
 (`fail`), so a user fixes a config in one round instead of one error at a time.
@@ -6,6 +6,7 @@ Each validator collects every problem it finds in a list and raises one ConfigEr
 
 import importlib.util
 import json
+from datetime import datetime
 from pathlib import Path
 
 from ..extras.errors import ConfigError
@@ -23,6 +24,26 @@ def template_list() -> str:
     from ..data.template_registry import template_names
 
     return ", ".join(template_names())
+
+
+def check_template_date(template: str | None, date_string: str | None, problems: list[str],
+                        flag: str = "template_date_string") -> None:
+    """A date for the template's "Today Date" line must be written as Llama 3.1's template writes it (strftime
+    "%d %b %Y", e.g. "26 Jul 2024") and go with a template that shows a date (llama3.1 and its aliases)."""
+    if date_string is None:
+        return
+    try:
+        written = datetime.strptime(date_string, "%d %b %Y").strftime("%d %b %Y")
+    except ValueError:
+        written = None
+    if written != date_string:
+        problems.append(f"{flag} {date_string!r} is not a date as Llama 3.1's chat template writes it: use DD Mon "
+                        "YYYY with an English month, e.g. \"26 Jul 2024\".")
+    from ..data.template_registry import TEMPLATES, date_template_names
+
+    if template in TEMPLATES and not TEMPLATES[template].has_date:
+        problems.append(f"{flag} is set, but template {template!r} shows no date: it applies to "
+                        f"{', '.join(date_template_names())}. Remove it, or use one of those templates.")
 
 
 def check_model_source(model: ModelArguments, problems: list[str], loads_quantized: bool = True) -> None:

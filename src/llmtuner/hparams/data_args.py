@@ -53,6 +53,12 @@ class DataArguments:
         default=False,
         metadata={"help": "Scrub ID numbers, phone numbers, record numbers, names and emails before tokenisation."},
     )
+    template_date_string: str | None = field(
+        default=None,
+        metadata={"help": "llama3.1/3.2/3.3: the \"Today Date\" of the system header, as DD Mon YYYY (default: the "
+                          "template's 26 Jul 2024, as Llama 3.1/3.3's chat templates; Llama 3.2's writes today's date, "
+                          "so fix one for training and serving)."},
+    )
     default_system: str | None = field(
         default=None, metadata={"help": "Override the template's default system prompt."}
     )

@@ -7,7 +7,7 @@ so that later code reads settled values. Checks that need to know the hardware a
 
 from typing import Any
 
-from .checks import check_model_source, deepspeed_stage, fail, runs_remote_model_code, template_list
+from .checks import check_model_source, check_template_date, deepspeed_stage, fail, runs_remote_model_code, template_list
 from .config import TrainConfig
 from .data_args import DataArguments
 from .finetuning_args import FinetuningArguments
@@ -102,6 +102,7 @@ def _check_data(config: TrainConfig, problems: list[str]) -> None:
             "files, trust_remote_code): packed samples are kept apart by transformers' attention reading position_ids, "
             "which remote model code does not do, so samples would attend to each other. Set packing: false "
             "(PACKING=false for the launcher).")
+    check_template_date(data.template, data.template_date_string, problems)
     _check_interleave(data, problems)
 
 

@@ -38,7 +38,7 @@ def load_tokenizer_and_template(config: TrainConfig) -> tuple[Any, Template | No
     tokenizer = load_tokenizer(config.model)
     template = None
     if config.finetuning.stage in CHAT_STAGES:
-        template = get_template(config.data.template or "")
+        template = get_template(config.data.template or "", date_string=config.data.template_date_string)
         template.fix_tokenizer(tokenizer)
     return tokenizer, template
 

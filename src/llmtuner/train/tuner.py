@@ -15,7 +15,7 @@ def _stages() -> dict[str, Callable[..., dict[str, float]]]:
 
 def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, float]:
     """Run one training job; returns its metrics."""
-    from transformers import set_seed
+    from transformers import enable_full_determinism, set_seed
 
     from ..extras.distributed import cleanup_distributed
     from ..extras.reporting import configure_reporting
@@ -26,7 +26,11 @@ def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dic
     finished = False
     try:
         configure_reporting(training_args)
-        set_seed(training_args.seed)  # before adapters are created, so LoRA init is reproducible
+        # before adapters are created, so LoRA init is reproducible; full_determinism also picks deterministic kernels
+        if training_args.full_determinism:
+            enable_full_determinism(training_args.seed)
+        else:
+            set_seed(training_args.seed)
         stage = _stages()[config.finetuning.stage]
         metrics = stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), *(callbacks or [])])
         finished = True

@@ -3,7 +3,8 @@
 It accepts exactly the argument names vLLM 0.33 accepts (copied from its signatures) and answers with
 transformers, so a test can run the vllm engine end to end and compare its records with the hf engine's.
 Only the parts `llmtuner.eval.vllm_engine` uses behave; everything else raises. Every LLM and
-SamplingParams built is recorded in CREATED for tests to inspect.
+SamplingParams built is recorded in CREATED for tests to inspect. It is not vLLM: the tests that use it are
+named `*vllm_double*`; the one test of real vLLM is tests/test_eval_engines.py's `gpu`-marked test.
 """
 
 from dataclasses import dataclass, field
