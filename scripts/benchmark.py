@@ -337,9 +337,10 @@ def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str,
     """Synthetic training/eval files from real sentences, with planted copies; (corpus label, planted ids).
 
     Sentences of the medical data are split 85/15 into a training and an evaluation pool (so clean items share
-    no sentence with training, and most of their 4-grams are new), training documents are 1-8 sentences (each sentence reused a few times) with 2%
-    of characters changed, and a known 1% of each kind is planted: exact copies (whitespace and width changed),
-    near copies of documents of >= 150 characters (1% changed), evaluation answers copied into a training document (3% changed).
+    no sentence with training, and most of their 4-grams are new). Training documents are 1-8 sentences (each
+    sentence is reused a few times) with 2% of characters changed, and a known 1% of each kind is planted:
+    exact copies (whitespace and width changed), near copies of documents of >= 150 characters (1% changed),
+    evaluation answers copied into a training document (3% changed).
     """
     import json
     import random
@@ -351,8 +352,8 @@ def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str,
     for path in sorted(base.glob("*.json*")):
         if path.name == "dataset_info.json":
             continue
-        lines = path.read_text(encoding="utf-8").splitlines() if path.suffix == ".jsonl" else None
-        records = [json.loads(line) for line in lines if line.strip()] if lines is not None else json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        records = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" else json.loads(text)
         for record in records:
             texts += [v for k, v in record.items() if isinstance(v, str) and k not in ("category", "source", "answer")]
             texts += [turn["value"] for turn in record.get("conversations", [])]
@@ -368,19 +369,27 @@ def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str,
     from llmtuner.data.ngrams import gram_keys, normalise
 
     seen = np.unique(np.concatenate([gram_keys(normalise(sentence)) for sentence in train_pool]))
-    eval_pool = [s for s in eval_pool if (keys := gram_keys(normalise(s))).size and np.isin(keys, seen).mean() <= 0.5]
+
+    def mostly_new(sentence: str) -> bool:
+        keys = gram_keys(normalise(sentence))
+        known = seen[np.minimum(np.searchsorted(seen, keys), len(seen) - 1)] == keys
+        return bool(len(keys)) and known.mean() <= 0.5
+
+    eval_pool = [sentence for sentence in eval_pool if mostly_new(sentence)]
     alphabet = "".join(train_pool[:3000])
 
     def perturb(text: str, rate: float, least: int = 0) -> str:
         chars = list(text)
         for position in rng.sample(range(len(chars)), min(max(int(len(chars) * rate), least), len(chars))):
-            chars[position] = rng.choice(alphabet)
+            old = chars[position]
+            while chars[position] == old:  # a different character, or the change is none
+                chars[position] = rng.choice(alphabet)
         return "".join(chars)
 
     train = [perturb("".join(rng.choices(train_pool, k=rng.randint(1, 8))), 0.02, 1) for _ in range(n_train)]
     evaluation = [{"instruction": "".join(rng.choices(eval_pool, k=rng.randint(1, 2))), "input": "",
                    "output": "".join(rng.choices(eval_pool, k=rng.randint(2, 5)))} for _ in range(n_eval)]
-    planted: dict[str, list[int]] = {"exact": [], "near": [], "contaminated": []}
+    planted: dict[str, list[int]] = {"exact": [], "near": [], "contaminated": [], "targets": []}
     for number, doc in enumerate(range(50, n_train, 100)):
         source = rng.choice([d for d in range(doc - 49, doc) if d % 100 != 99 and len(train[d]) >= 150] or [doc - 1])
         if number % 2:
@@ -391,7 +400,10 @@ def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str,
             train[doc] = " ".join(train[source]).replace("，", ",")  # spaces and half-width commas: normalised away
     for item in range(25, n_eval, 100):
         doc = rng.randrange(n_train // 100) * 100 + 99  # neither a planted copy nor a source of one
+        while len(evaluation[item]["output"]) < 40:  # long enough to judge (min_chars) with a few changes
+            evaluation[item]["output"] += rng.choice(eval_pool)
         planted["contaminated"].append(item)
+        planted["targets"].append(doc)
         train[doc] = "".join(rng.choices(train_pool, k=2)) + perturb(evaluation[item]["output"], 0.03) + train[doc]
     (folder / "train.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in train),
                                         encoding="utf-8")
@@ -420,10 +432,15 @@ def bench_contamination(args: argparse.Namespace) -> list[Row]:
             raise SystemExit(f"check-data failed: {(folder / 'log.txt').read_text()[-3000:]}")
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     timings, summary = report["timings"], report["summary"]
-    flagged = {entry["eval"]["index"] for entry in report["contamination"] if entry["flagged"]}
+    closest: dict[int, set[int]] = {}  # flagged eval item -> the training documents its flagged texts are in
+    for entry in report["contamination"]:
+        if entry["flagged"]:
+            closest.setdefault(entry["eval"]["index"], set()).add(entry["train"]["index"])
+    found = sum(doc in closest.get(item, ()) for item, doc in zip(planted["contaminated"], planted["targets"]))
+    others = [item for item in closest if item not in planted["contaminated"]]
+    via_planted = sum(bool(closest[item] & set(planted["targets"])) for item in others)  # eval sentences recur
     copies = {ref["index"] for group in report["exact_duplicates"] for ref in group[1:]}
     near = {ref["index"] for group in report["near_duplicates"] for ref in group["samples"]}
-    found = sum(item in flagged for item in planted["contaminated"])
     return [
         ("check-data: corpus", label, ""),
         ("check-data: read files (datasets, cold cache)", f"{timings['read_s']:.1f} s", ""),
@@ -431,8 +448,8 @@ def bench_contamination(args: argparse.Namespace) -> list[Row]:
         ("check-data: exact + near duplicates (MinHash LSH)", f"{timings['duplicates_s']:.1f} s", ""),
         (f"check-data: query {report['evaluation']['texts']:,} eval texts", f"{timings['contamination_s']:.1f} s", ""),
         ("check-data: whole command", f"{wall:.0f} s wall, peak RSS {usage.ru_maxrss / 2**20:.2f} GiB", "minutes on a laptop CPU"),
-        ("check-data: planted contamination flagged", f"{found} of {len(planted['contaminated'])}; "
-         f"{len(flagged - set(planted['contaminated']))} other items flagged", "all planted"),
+        ("check-data: planted contamination flagged, with the right document", f"{found} of {len(planted['contaminated'])}; "
+         f"{len(others)} other items flagged, {via_planted} of them for sentences they share with a planted answer", "all planted"),
         ("check-data: planted duplicates found", f"exact {len(copies & set(planted['exact']))} of {len(planted['exact'])}, "
          f"near {len(near & set(planted['near']))} of {len(planted['near'])} "
          f"({summary['exact_duplicate_groups']:,} exact / {summary['near_duplicate_groups']:,} near groups in all)", "all planted"),

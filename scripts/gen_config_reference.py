@@ -19,6 +19,7 @@ from llmtuner.hparams import (  # noqa: E402
     GeneratingArguments,
     ModelArguments,
 )
+from llmtuner.hparams.check_data_args import CheckDataArguments  # noqa: E402
 from llmtuner.hparams.export_args import ExportArguments  # noqa: E402
 from llmtuner.hparams.reader import annotation_name, default_text  # noqa: E402
 from llmtuner.hparams.train_parser import TRAINING_DEFAULTS  # noqa: E402
@@ -27,7 +28,7 @@ TARGET = ROOT / "docs" / "config_reference.md"
 GROUPS = [
     (ModelArguments, "train, eval, export"), (DataArguments, "train, preview, eval"),
     (FinetuningArguments, "train"), (GeneratingArguments, "eval, do_predict"), (EvaluationArguments, "eval"),
-    (ExportArguments, "export"),
+    (ExportArguments, "export"), (CheckDataArguments, "check-data"),
 ]
 # The transformers arguments a fine-tuning config usually sets; every other field is listed by `llmtuner train --help`.
 COMMON_TRAINING = [

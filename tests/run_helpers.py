@@ -2,9 +2,12 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +74,57 @@ def logged_losses(output_dir: Path) -> dict[int, float]:
     """step -> training loss, from trainer_log.jsonl."""
     records = [json.loads(line) for line in (output_dir / "trainer_log.jsonl").read_text().splitlines() if line.strip()]
     return {record["step"]: record["loss"] for record in records if "loss" in record}
+
+
+class StalledRun:
+    """A training stopped inside its save of checkpoint-`step` (train_probe's PROBE_STALL_SAVE), its output
+    drained as it comes (a full pipe would block the run before the save). With `release`, creating that
+    file lets the run go on (PROBE_STALL_RELEASE)."""
+
+    def __init__(self, argv: list[str], step: int, marker: Path, release: Path | None = None) -> None:
+        extra = {"PROBE_STALL_SAVE": str(step), "PROBE_STALL_MARKER": str(marker)}
+        if release is not None:
+            extra["PROBE_STALL_RELEASE"] = str(release)
+        self.marker, self.release, self.output = marker, release, []
+        self.process = launch(argv, env=child_env(**extra))
+        self.reader = threading.Thread(target=lambda: self.output.extend(self.process.stdout), daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + 600  # only against a hang: the tiny model reaches its save in well under a minute
+        while not marker.exists():
+            if self.process.poll() is not None:
+                self.reader.join(timeout=60)
+                raise AssertionError(f"the run ended before its save of step {step}:\n{self.text()[-4000:]}")
+            assert time.monotonic() < deadline, f"no save of checkpoint-{step} started within 600 s"
+            time.sleep(0.05)
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def kill(self) -> str:
+        """SIGKILL, mid-save; returns the output."""
+        self.process.send_signal(signal.SIGKILL)
+        return self._wait(-signal.SIGKILL)
+
+    def finish(self, timeout: float = 600) -> str:
+        """Let the run go on (the release file) and wait for it to end well; returns the output."""
+        assert self.release is not None, "no release file was given"
+        self.release.write_text("go", encoding="utf-8")
+        return self._wait(0, timeout)
+
+    def _wait(self, returncode: int, timeout: float = 120) -> str:
+        try:
+            self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.reader.join(timeout=60)
+        assert self.process.returncode == returncode, f"exited with {self.process.returncode}:\n{self.text()[-6000:]}"
+        return self.text()
+
+
+def cli(command: str, argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    """`llmtuner COMMAND argv` in a child process, as a user runs it (UserError -> message, exit code 2)."""
+    code = "import sys; from llmtuner.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, command, *argv], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=timeout)

@@ -241,3 +241,20 @@ def test_zero3_with_half_precision_weights_needs_mixed_precision(monkeypatch):
     validate_hardware(parse_train_args([*BASE, *zero3, "--bf16"]))
     validate_hardware(parse_train_args([*BASE, *zero3, "--dtype", "float32"]))
     validate_hardware(parse_train_args([*BASE, "--deepspeed", str(ROOT / "deepspeed_config.json")]))  # ZeRO-2 upcasts
+
+
+def test_output_dir_in_the_base_model_folder_is_refused(tmp_path):
+    from llmtuner.extras.constants import DEFAULT_TINY_MODEL_DIR, PROJECT_ROOT
+
+    base = tmp_path / "Qwen2.5-7B"
+    base.mkdir()
+    flags = ["--template", "qwen", "--dataset", "d", "--model_name_or_path"]
+    with pytest.raises(ConfigError, match=r"output_dir .*Qwen2\.5-7B is the base model's folder: .*Choose an output_dir outside"):
+        parse_train_args([*flags, str(base), "--output_dir", str(base)])
+    with pytest.raises(ConfigError, match=r"is inside the base model's folder .*Qwen2\.5-7B"):
+        parse_train_args([*flags, str(base) + "/", "--output_dir", str(base / "saves" / "lora")])
+    with pytest.raises(ConfigError, match="inside the base model's folder"):  # `embedded`: the tiny model's folder
+        parse_train_args([*flags, "embedded", "--output_dir", str(PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR / "out")])
+    parse_train_args([*flags, str(base), "--output_dir", str(tmp_path / "Qwen2.5-7B-lora")])  # a sibling is fine
+    parse_train_args([*flags, "Qwen/Qwen2.5-7B", "--output_dir", "Qwen/Qwen2.5-7B"])  # a hub id is no folder here
+    parse_train_args([*flags, str(base), "--output_dir", str(base)], command="preview")  # preview writes nothing

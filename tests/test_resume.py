@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from run_helpers import child_env, launch, logged_losses, sft_args, train, write_qa_dataset
+from run_helpers import StalledRun, child_env, cli, launch, logged_losses, sft_args, train, write_qa_dataset
 
 from llmtuner.train.resume import last_complete_checkpoint, resolve_resume
 
@@ -58,9 +58,9 @@ def test_sigkill_during_a_checkpoint_save_then_restart_matches_the_uninterrupted
 
     output = train(sft_args(data, killed, **common), PROBE_BATCH_DIR=str(tmp_path / "batches_resumed"))  # the same command again
     assert f"Resuming from {killed / 'checkpoint-3'} " in output
-    # the cut-off checkpoint was set aside, kept as it was, and not loaded
-    [aside] = [path for path in killed.iterdir() if path.name.startswith(f"checkpoint-{KILLED_IN}.")]
-    assert re.fullmatch(rf"checkpoint-{KILLED_IN}\.incomplete-\d+", aside.name)
+    # the cut-off checkpoint was set aside (out of transformers' checkpoint-* glob), kept as it was, and not loaded
+    [aside] = [path for path in killed.iterdir() if path.name.startswith(f"incomplete-checkpoint-{KILLED_IN}-")]
+    assert re.fullmatch(rf"incomplete-checkpoint-{KILLED_IN}-\d+", aside.name)
     assert (aside / "adapter_model.safetensors").is_file() and not (aside / "trainer_state.json").exists()
     # the resumed run started at step 4: its first batch is the uninterrupted run's fourth
     before, after = _samples(tmp_path / "batches_uninterrupted"), _samples(tmp_path / "batches_resumed")
@@ -91,9 +91,20 @@ def test_a_checkpoint_cut_off_while_saving_is_set_aside_not_resumed(tmp_path):
     assert (tmp_path / "checkpoint-9").exists()  # looking alone moves nothing
     assert last_complete_checkpoint(tmp_path, set_aside=True) == good
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert len(names) == 3 and names[1] == "checkpoint-6"
-    assert re.fullmatch(r"checkpoint-12\.incomplete-\d+", names[0]) and re.fullmatch(r"checkpoint-9\.incomplete-\d+", names[2])
-    assert (tmp_path / names[0] / "adapter_model.safetensors").read_bytes() == b"weights"  # renamed, contents kept
+    assert len(names) == 3 and names[0] == "checkpoint-6"
+    assert re.fullmatch(r"incomplete-checkpoint-12-\d+", names[1]) and re.fullmatch(r"incomplete-checkpoint-9-\d+", names[2])
+    assert (tmp_path / names[1] / "adapter_model.safetensors").read_bytes() == b"weights"  # renamed, contents kept
+    assert [path.name for path in tmp_path.glob("checkpoint-*")] == ["checkpoint-6"]  # what checkpoint rotation sees
+
+
+def test_checkpoints_set_aside_by_earlier_versions_are_moved_out_of_the_rotation_glob(tmp_path):
+    good = _checkpoint(tmp_path, 4)
+    old = tmp_path / "checkpoint-6.incomplete-1700000000"
+    old.mkdir()
+    (old / "optimizer.pt").write_bytes(b"state")
+    assert last_complete_checkpoint(tmp_path, set_aside=True) == good
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-4", "incomplete-checkpoint-6-1700000000"]
+    assert (tmp_path / "incomplete-checkpoint-6-1700000000" / "optimizer.pt").read_bytes() == b"state"
 
 
 class _Args:
@@ -125,7 +136,8 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path, monkey
     assert (tmp_path / "checkpoint-10").exists()
     monkeypatch.setenv("RANK", "0")
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None
-    assert sorted(p.name.split(".")[0] for p in tmp_path.iterdir()) == ["checkpoint-10", "runs", "trainer_log"]
+    assert sorted(p.name.split(".")[0].rsplit("-", 1)[0] for p in tmp_path.iterdir()) == [
+        "incomplete-checkpoint-10", "runs", "trainer_log"]
     assert not (tmp_path / "checkpoint-10").exists()  # set aside, not deleted
     assert resolve_resume(_Args(tmp_path), overwrite_output_dir=False) is None  # and again after that
     (tmp_path / "adapter_model.safetensors").write_bytes(b"a finished run's model")
@@ -140,3 +152,137 @@ def test_trainer_log_with_a_torn_last_line_is_truncated_not_fatal(tmp_path):
     log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo', encoding="utf-8")
     _truncate_after(str(log), step=2)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_two_kills_during_saves_with_save_total_limit_keep_a_complete_checkpoint(tmp_path, tiny_model_dir, limit):
+    """Incomplete checkpoints set aside must not take part in checkpoint rotation: if transformers' `checkpoint-*`
+    glob saw them, save_total_limit would count them (or keep one as the newest) and delete complete ones."""
+    data, out = write_qa_dataset(tmp_path / "data"), tmp_path / "out"
+    argv = sft_args(data, out, max_steps=8, save_steps=2, save_total_limit=limit)
+
+    StalledRun(argv, 4, tmp_path / "first-kill").kill()  # checkpoint-2 complete, checkpoint-4 cut off
+    assert last_complete_checkpoint(out) == out / "checkpoint-2"
+
+    second = StalledRun(argv, 6, tmp_path / "second-kill")  # resumes from 2, saves 4 (rotating), cut off in 6
+    assert f"Resuming from {out / 'checkpoint-2'} " in second.text()
+    assert "taking over the lock left by training pid" in second.text()  # the killed run's lock file
+    second.kill()
+    assert last_complete_checkpoint(out) == out / "checkpoint-4"  # the second kill lost no complete checkpoint
+    assert [path.name for path in out.glob("incomplete-checkpoint-4-*")]
+
+    output = train(argv)
+    assert f"Resuming from {out / 'checkpoint-4'} " in output  # a checkpoint, not step 0
+    complete = sorted(path.name for path in out.glob("checkpoint-*"))
+    assert complete == ["checkpoint-6", "checkpoint-8"][-limit:]
+    for step in (4, 6):  # both cut-off checkpoints kept, contents untouched by rotation
+        [aside] = out.glob(f"incomplete-checkpoint-{step}-*")
+        assert (aside / "adapter_model.safetensors").is_file() and not (aside / "trainer_state.json").exists()
+    assert sorted(logged_losses(out)) == list(range(1, 9))
+
+
+@pytest.mark.parametrize("use_mtime", [False, True])
+def test_checkpoint_rotation_sees_only_complete_checkpoints(tmp_path, use_mtime):
+    """transformers' rotate_checkpoints globs `checkpoint-*`; sorted by step, a set-aside `checkpoint-6.<suffix>`
+    would sort after the new checkpoint-6, be kept as the newest and the complete one deleted."""
+    from transformers.trainer_utils import rotate_checkpoints
+
+    from llmtuner.train.resume import set_aside_name
+
+    _checkpoint(tmp_path, 6, complete=False).rename(tmp_path / set_aside_name(6, 1700000000))
+    _checkpoint(tmp_path, 4), _checkpoint(tmp_path, 6)
+    rotate_checkpoints(str(tmp_path), save_total_limit=1, use_mtime=use_mtime)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-6", "incomplete-checkpoint-6-1700000000"]
+
+
+@pytest.fixture
+def warnings_logged():
+    """WARNING lines of the llmtuner loggers (they do not propagate to pytest's caplog)."""
+    import logging
+
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("llmtuner").addHandler(handler)
+    yield lines
+    logging.getLogger("llmtuner").removeHandler(handler)
+
+
+def _recorded_run(tmp_path, **settings):
+    """A checkpoint whose llmtuner_args.json records a run made with `settings`."""
+    from llmtuner.hparams import parse_train_args
+    from llmtuner.train.common import save_run_record
+
+    checkpoint = _checkpoint(tmp_path / "out", 4)
+    save_run_record(parse_train_args(sft_args(tmp_path / "data", tmp_path / "out", **settings)), str(checkpoint))
+    return checkpoint
+
+
+def _config(tmp_path, **settings):
+    from llmtuner.hparams import parse_train_args
+
+    return parse_train_args(sft_args(tmp_path / "data", tmp_path / "out", **settings))
+
+
+def test_resuming_with_another_dataset_template_or_cutoff_is_refused_naming_each(tmp_path, warnings_logged):
+    from llmtuner.extras.errors import ConfigError
+    from llmtuner.train.resume_check import check_resume_settings
+
+    checkpoint = _recorded_run(tmp_path)
+    check_resume_settings(_config(tmp_path), str(checkpoint), explicit=False)  # the same run: resumes quietly
+    assert warnings_logged == []
+    with pytest.raises(ConfigError) as refused:
+        check_resume_settings(_config(tmp_path, dataset="qa,more", cutoff_len=256, packing=True), str(checkpoint), False)
+    message = str(refused.value)
+    assert "dataset: ['qa'] -> ['qa', 'more']" in message and "cutoff_len: 128 -> 256" in message
+    assert "packing: False -> True" in message and str(checkpoint / "llmtuner_args.json") in message
+    assert "new output_dir" in message and "overwrite_output_dir: true" in message
+    (tmp_path / "other-model").mkdir()
+    for changed in ({"template": "qwen"}, {"finetuning_type": "full"}, {"model_name_or_path": str(tmp_path / "other-model")}):
+        with pytest.raises(ConfigError, match=f"{next(iter(changed))}: "):
+            check_resume_settings(_config(tmp_path, **changed), str(checkpoint), explicit=False)
+    with pytest.raises(ConfigError, match="leave out resume_from_checkpoint"):  # named by the user, not found
+        check_resume_settings(_config(tmp_path, dataset="more"), str(checkpoint), explicit=True)
+
+
+def test_resuming_with_other_optimizer_settings_warns_and_more_steps_just_continue(tmp_path, warnings_logged):
+    from llmtuner.train.resume_check import check_resume_settings
+
+    checkpoint = _recorded_run(tmp_path, max_steps=4)
+    check_resume_settings(_config(tmp_path, max_steps=40, num_train_epochs=9), str(checkpoint), explicit=False)
+    assert warnings_logged == []
+    check_resume_settings(_config(tmp_path, learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=2,
+                                  per_device_train_batch_size=2), str(checkpoint), explicit=False)
+    [warning] = warnings_logged
+    for change in ("learning_rate: 0.001 -> 0.0005", "lr_scheduler_type: 'linear' -> 'cosine'", "warmup_steps: 0",
+                   "per_device_train_batch_size: 4 -> 2"):
+        assert change in warning
+
+
+def test_a_checkpoint_without_a_run_record_resumes_unchecked(tmp_path, warnings_logged):
+    from llmtuner.train.resume_check import check_resume_settings
+
+    checkpoint = _checkpoint(tmp_path / "out", 4)  # saved by a version that wrote no llmtuner_args.json
+    check_resume_settings(_config(tmp_path, dataset="other"), str(checkpoint), explicit=False)
+    (checkpoint / "llmtuner_args.json").write_text('{"data": {"dataset": "qa"', encoding="utf-8")  # torn
+    check_resume_settings(_config(tmp_path, dataset="other"), str(checkpoint), explicit=False)
+    assert len(warnings_logged) == 1 and "could not be read" in warnings_logged[0]
+
+
+def test_a_resumed_run_is_checked_against_the_settings_its_checkpoint_recorded(tmp_path, tiny_model_dir):
+    data, out = write_qa_dataset(tmp_path / "data"), tmp_path / "out"
+    info = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
+    (data / "dataset_info.json").write_text(json.dumps({**info, "qa_other": {"file_name": "qa.json"}}), encoding="utf-8")
+    train(sft_args(data, out, max_steps=2, save_steps=2))
+
+    refused = cli("train", sft_args(data, out, max_steps=4, save_steps=2, dataset="qa_other"))
+    assert refused.returncode == 2, refused.stderr[-4000:]
+    assert "dataset: ['qa'] -> ['qa_other']" in refused.stderr and "overwrite_output_dir: true" in refused.stderr
+    assert "Traceback" not in refused.stderr and "Loading weights" not in refused.stderr  # refused before loading
+
+    more_steps = train(sft_args(data, out, max_steps=4, save_steps=2))
+    assert f"Resuming from {out / 'checkpoint-2'} " in more_steps and "other optimizer settings" not in more_steps
+    other_lr = train(sft_args(data, out, max_steps=6, save_steps=2, learning_rate=5e-4))
+    assert f"Resuming from {out / 'checkpoint-4'} " in other_lr
+    assert "other optimizer settings" in other_lr and "learning_rate: 0.001 -> 0.0005" in other_lr
+    assert sorted(logged_losses(out)) == list(range(1, 7))

@@ -6,7 +6,9 @@ Same as `python src/train_bash.py ...`, plus test-only instruments chosen by env
   PROBE_STALL_SAVE    a step N: while saving checkpoint-N, once the trainer has written everything but the
                       trainer_state.json it writes last (weights, optimizer, scheduler, RNG state), write the
                       file named by PROBE_STALL_MARKER (its content: the checkpoint folder) and sleep 600 s
-                      before going on, so a test can SIGKILL the run in the middle of a checkpoint save.
+                      before going on, so a test can SIGKILL the run in the middle of a checkpoint save;
+  PROBE_STALL_RELEASE with PROBE_STALL_SAVE: a file whose appearance ends the stall early, so a test can hold
+                      a run busy in its save (its output_dir locked) and then let it finish.
 """
 
 import json
@@ -34,7 +36,7 @@ def record_batches(folder: str) -> None:
     collator.SupervisedCollator.__call__ = recording
 
 
-def stall_in_checkpoint_save(step: int, marker: str) -> None:
+def stall_in_checkpoint_save(step: int, marker: str, release: str | None = None) -> None:
     """Trainer._save_checkpoint writes trainer_state.json last (TrainerState.save_to_json); stall just before
     it does so for checkpoint-`step`. A callback's on_save would come too late: it runs after the save."""
     from transformers.trainer_callback import TrainerState
@@ -45,7 +47,9 @@ def stall_in_checkpoint_save(step: int, marker: str) -> None:
         folder = Path(json_path).parent
         if folder.name == f"checkpoint-{step}":
             Path(marker).write_text(str(folder), encoding="utf-8")
-            time.sleep(STALL_SECONDS)
+            deadline = time.monotonic() + STALL_SECONDS
+            while time.monotonic() < deadline and not (release and Path(release).exists()):
+                time.sleep(0.05)
         return save_to_json(self, json_path)
 
     TrainerState.save_to_json = stalling
@@ -55,5 +59,6 @@ if __name__ == "__main__":
     if os.environ.get("PROBE_BATCH_DIR"):
         record_batches(os.environ["PROBE_BATCH_DIR"])
     if os.environ.get("PROBE_STALL_SAVE"):
-        stall_in_checkpoint_save(int(os.environ["PROBE_STALL_SAVE"]), os.environ["PROBE_STALL_MARKER"])
+        stall_in_checkpoint_save(int(os.environ["PROBE_STALL_SAVE"]), os.environ["PROBE_STALL_MARKER"],
+                                 os.environ.get("PROBE_STALL_RELEASE"))
     run_training(parse_train_args(sys.argv[1:]))

@@ -8,9 +8,9 @@ both in numpy, without a Python loop over n-grams:
   copied into a 2,000-character record has Jaccard ~0.03 and containment 1. `GramIndex` is an inverted
   index (4-gram -> the documents holding it, one sorted array), so one query counts, for every training
   document at once, how many of the eval text's 4-grams it holds: the best document and its share are
-  exact, not estimates. MinHash LSH (datasketch's MinHashLSHEnsemble for containment) would only return
-  documents *likely* above one fixed threshold, could miss some, and still needs the exact count; on
-  100k documents the index is built in seconds and answers a query in about a millisecond.
+  exact counts, not estimates. MinHash LSH (datasketch's MinHashLSHEnsemble for containment) would only
+  return documents *likely* above one fixed threshold, could miss some, and would still need the exact
+  count; on 100k documents the index is built in seconds and answers a query in about a millisecond.
 * Which training documents are near copies of each other? All pairs cannot be counted that way (a common
   4-gram makes its posting list quadratic), so `minhash_signatures` sketches each document for
   datasketch's MinHash LSH; the candidate pairs it returns are verified with exact Jaccard.
@@ -106,8 +106,9 @@ class GramIndex:
         self.doc_start = np.searchsorted(ids, np.arange(self.n_docs + 1, dtype=np.int32))
         # Sorting (4-gram, document) pairs groups each 4-gram's documents. numpy sorts one uint64 array about
         # 3x faster than it argsorts one, so a pair is packed into one number: the document in the low
-        # `doc_bits`, a 64 - doc_bits bit hash of the 4-gram above it (two 4-grams of 10 M share a 47-bit
-        # hash with probability ~0.3 for 100k documents; shares are recounted on the exact keys anyway).
+        # `doc_bits`, a (64 - doc_bits)-bit hash of the 4-gram above it. With 100k documents 47 bits remain:
+        # among 10 M distinct 4-grams about 0.35 pairs share a hash, which could add one 4-gram to a count
+        # that picks the best document; the share itself is recounted on the exact keys.
         self.doc_bits = max(self.n_docs.bit_length(), 1)
         packed = (self._hash(self.keys) << np.uint64(self.doc_bits)) | ids.astype(np.uint64)
         del ids

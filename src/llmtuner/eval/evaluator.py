@@ -14,6 +14,7 @@ from typing import Any
 
 from ..extras.files import write_json
 from ..extras.logging import get_logger
+from ..extras.run_lock import run_lock
 from ..hparams import EvalConfig
 from .mcq_task import run_mcq
 from .ppl_task import run_ppl
@@ -25,7 +26,13 @@ TASKS: dict[str, Callable[[EvalConfig], dict[str, Any]]] = {"qa": run_qa, "mcq":
 
 
 def run_evaluation(args: EvalConfig) -> dict[str, Any]:
-    """Run the task, write metrics.json, report.md and the chart; returns the metrics."""
+    """Run the task, write metrics.json, report.md and the chart; returns the metrics. The output_dir is locked
+    for the whole run, before the model loads: a second evaluation into it is refused."""
+    with run_lock(args.eval.output_dir, "evaluation"):
+        return _evaluate(args)
+
+
+def _evaluate(args: EvalConfig) -> dict[str, Any]:
     from .report import compare_reports, write_report
 
     if args.eval.compare:

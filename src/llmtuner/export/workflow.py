@@ -9,6 +9,7 @@ from typing import Any
 from .. import __version__
 from ..data.template import Template
 from ..extras.logging import get_logger
+from ..extras.run_lock import run_lock
 from ..hparams import ExportConfig
 from .card import render_card
 from .merge import MergeStep, cast, load_base, merge_adapters
@@ -90,7 +91,15 @@ def _verify_release(staging: Path, inputs: list[list[int]], expected: list[Any],
 
 
 def run_export(args: ExportConfig) -> Path:
-    """Merge, write and verify a release; returns export_dir. Raises before publishing anything on any failure."""
+    """Merge, write and verify a release; returns export_dir. Raises before publishing anything on any failure.
+
+    export_dir is locked first, before anything loads (a lock file beside it: the folder itself is replaced
+    whole when the release is published); a second export into it is refused."""
+    with run_lock(args.export.export_dir or "", "export", key="export_dir", beside=True):
+        return _export(args)
+
+
+def _export(args: ExportConfig) -> Path:
     export = args.export
     plan = plan_export(args)
     tokenizer = load_release_tokenizer(args.model, plan.tokenizer_dir, plan.template)

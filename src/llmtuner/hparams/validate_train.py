@@ -5,8 +5,10 @@ so that later code reads settled values. Checks that need to know the hardware a
 `validate_hardware`, which imports torch and runs just before the training arguments are built.
 """
 
+from pathlib import Path
 from typing import Any
 
+from ..extras.constants import DEFAULT_TINY_MODEL_DIR, PROJECT_ROOT
 from .checks import check_model_source, check_template_date, deepspeed_stage, fail, runs_remote_model_code, template_list
 from .config import TrainConfig
 from .data_args import DataArguments
@@ -121,6 +123,22 @@ def _check_interleave(data: DataArguments, problems: list[str]) -> None:
         problems.append(f"interleave_probs must be non-negative and sum to 1, got {probs}.")
 
 
+def _check_output_dir(config: TrainConfig, problems: list[str]) -> None:
+    """The run's files must not go into the base model's folder: checkpoints and a saved model (config.json,
+    weights, tokenizer) would mix with, or replace, the files the run itself loads."""
+    output_dir, base = config.training.get("output_dir"), config.model.model_name_or_path
+    if not output_dir or not base:
+        return
+    folder = PROJECT_ROOT / DEFAULT_TINY_MODEL_DIR if base == "embedded" else Path(base)
+    if base != "embedded" and not folder.is_dir():
+        return  # a hub id: its files are in the cache, which a path given as output_dir is not
+    target, folder = Path(output_dir).resolve(), folder.resolve()
+    if target.is_relative_to(folder):
+        where = "is the base model's folder" if target == folder else f"is inside the base model's folder {folder}"
+        problems.append(f"output_dir {output_dir} {where}: checkpoints and the trained model would be written among "
+                        "(and over) the files the run loads. Choose an output_dir outside it, e.g. saves/<run-name>.")
+
+
 def validate_train_config(config: TrainConfig, command: str = "train") -> None:
     """Fill dependent defaults and raise one ConfigError listing every problem found.
 
@@ -144,6 +162,8 @@ def validate_train_config(config: TrainConfig, command: str = "train") -> None:
         problems.append("bf16 and fp16 are both set: choose one (bf16 on Ampere or newer GPUs, fp16 on older ones).")
     if command == "train" and training.get("do_train", True) and not training.get("output_dir"):
         problems.append("output_dir is missing: set where checkpoints and the trained adapter/model go.")
+    if command == "train":
+        _check_output_dir(config, problems)
     fail(problems)
 
 

@@ -1,9 +1,10 @@
 """What every stage does before its trainer starts, in one place (more stages are coming).
 
-output folder check and resume point -> module names checked on a weightless skeleton -> tokenizer,
-and for chat stages the template and its tokenizer fixes -> datasets (rank 0 first, others read the
-cache) -> model with embeddings sized to the tokenizer -> adapter or trainable layers. The workflow
-owns every change to these shared objects: the data pipeline and the model loader only read them.
+output folder check, resume point and the settings its checkpoint recorded -> module names checked on a
+weightless skeleton -> tokenizer, and for chat stages the template and its tokenizer fixes -> datasets
+(rank 0 first, others read the cache) -> model with embeddings sized to the tokenizer -> adapter or
+trainable layers. The workflow owns every change to these shared objects: the data pipeline and the
+model loader only read them.
 """
 
 import os
@@ -13,6 +14,7 @@ from typing import Any
 from ..data.template import Template
 from ..hparams import TrainConfig
 from .resume import resolve_resume
+from .resume_check import check_resume_settings
 
 CHAT_STAGES = ("sft",)
 """Stages whose samples are conversations rendered by a chat template."""
@@ -48,6 +50,7 @@ def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool 
     from ..data.pipeline import prepare_datasets
 
     resume = resolve_resume(training_args, config.finetuning.overwrite_output_dir)
+    check_resume_settings(config, resume, explicit=bool(training_args.resume_from_checkpoint))
     check_module_names(config, training_args)
     tokenizer, template = load_tokenizer_and_template(config)
     with training_args.main_process_first(desc="preprocessing", local=not os.environ.get("LLMTUNER_SHARED_FS")):

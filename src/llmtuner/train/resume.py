@@ -2,7 +2,9 @@
 
 A folder holding checkpoints resumes; a folder holding only what a stopped run wrote before its first
 checkpoint starts over; any other non-empty folder is refused unless `overwrite_output_dir` says so.
-Checkpoints a killed save left half-written are renamed aside (never deleted) and skipped.
+Checkpoints a killed save left half-written are renamed aside (never deleted) and skipped: to
+`incomplete-checkpoint-N-T`, a name transformers' `checkpoint-*` glob does not see, so checkpoint rotation
+(save_total_limit) neither counts them nor keeps one of them in place of a complete checkpoint.
 """
 
 import json
@@ -14,6 +16,7 @@ from typing import Any
 
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
+from ..extras.run_lock import LOCK_NAME
 
 logger = get_logger(__name__)
 
@@ -32,7 +35,7 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
     if last:
         logger.info("Resuming from %s (set resume_from_checkpoint to choose another).", last)
         return str(last)
-    contents = list(output_dir.iterdir())
+    contents = [path for path in output_dir.iterdir() if path.name != LOCK_NAME]  # the lock: this run's own file
     if contents and all(_is_run_leftover(path) for path in contents):
         logger.info("%s holds only the logs of a run stopped before its first checkpoint: training from the start "
                     "(incomplete checkpoints stay aside).", output_dir)
@@ -45,14 +48,24 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
 
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_LEGACY_ASIDE = re.compile(r"^checkpoint-(\d+)\.incomplete-(\d+)$")
+"""How earlier versions set checkpoints aside: transformers' rotation glob sees these, so they are renamed."""
+ASIDE_PREFIX = "incomplete-"
 # What a run writes before its first complete checkpoint: its step log (restarted from step 0 on the next
-# run), the tensorboard/wandb folders (new runs add their own files), and incomplete checkpoints (set aside
-# by the main process; the other ranks may still see them under their first name).
-_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+(\.incomplete-\d+)?)$")
+# run), the tensorboard/wandb folders (new runs add their own files), incomplete checkpoints (set aside
+# by the main process; the other ranks may still see them under their first name),
+# a final-save staging folder and the hidden temporary files of an interrupted atomic write.
+_RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+(\.incomplete-\d+)?|incomplete-checkpoint-\d+-\d+"
+                            r"|\.saving|\..+\.tmp-[0-9a-f]{8})$")
 
 
 def _is_run_leftover(path: Path) -> bool:
     return bool(_RUN_LEFTOVERS.match(path.name))
+
+
+def set_aside_name(step: int, stamp: int) -> str:
+    """The name an incomplete checkpoint-`step` is kept under (outside transformers' `checkpoint-*` glob)."""
+    return f"{ASIDE_PREFIX}checkpoint-{step}-{stamp}"
 
 
 def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path | None:
@@ -60,21 +73,33 @@ def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path 
 
     The trainer writes checkpoints in place, so a run killed while saving leaves a partial folder that
     transformers' own get_last_checkpoint would pick and then fail on. Such folders are skipped, and
-    with `set_aside` (main process only) renamed to checkpoint-N.incomplete: kept, never deleted.
+    with `set_aside` (main process only) renamed to incomplete-checkpoint-N-T: kept, never deleted, and
+    out of the way of checkpoint rotation (which would otherwise count them, or keep one as the newest).
     """
     steps = sorted(
         (int(match.group(1)), path) for path in output_dir.iterdir()
         if path.is_dir() and (match := _CHECKPOINT.match(path.name))
     )
-    for _, path in reversed(steps):
+    if set_aside:
+        _rename_legacy_asides(output_dir)
+    for step, path in reversed(steps):
         try:
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
             return path
         except (OSError, ValueError):
             logger.warning("%s is incomplete (the run stopped while saving it); resuming from an earlier one.", path)
             if set_aside:
-                path.rename(path.with_name(f"{path.name}.incomplete-{int(time.time())}"))
+                aside = path.with_name(set_aside_name(step, int(time.time())))
+                path.rename(aside)
+                logger.warning("Kept it as %s (not loaded, not counted by save_total_limit; delete it when not needed).",
+                               aside)
     return None
+
+
+def _rename_legacy_asides(output_dir: Path) -> None:
+    for path in output_dir.iterdir():
+        if path.is_dir() and (match := _LEGACY_ASIDE.match(path.name)):
+            path.rename(path.with_name(set_aside_name(int(match.group(1)), int(match.group(2)))))
 
 
 def _is_global_main_process() -> bool:

@@ -1,6 +1,7 @@
 """`llmtuner train`: build the training arguments and run the stage's workflow, looked up by name."""
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from ..hparams import TrainConfig
@@ -14,7 +15,16 @@ def _stages() -> dict[str, Callable[..., dict[str, float]]]:
 
 
 def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, float]:
-    """Run one training job; returns its metrics."""
+    """Run one training job; returns its metrics. The output_dir is locked first, before anything loads: a
+    second run into it is refused (global rank 0 holds the lock for every rank of the launch)."""
+    from ..extras.run_lock import run_lock
+
+    output_dir = config.training.get("output_dir")
+    with run_lock(output_dir, "training") if output_dir else nullcontext():
+        return _train(config, callbacks)
+
+
+def _train(config: TrainConfig, callbacks: list[Any] | None) -> dict[str, float]:
     from transformers import enable_full_determinism, set_seed
 
     from ..extras.distributed import cleanup_distributed
@@ -36,4 +46,4 @@ def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dic
         finished = True
         return metrics
     finally:
-        cleanup_distributed(finished)
+        cleanup_distributed(finished)  # after every rank is done (a barrier), and only then is the lock released
