@@ -1,7 +1,7 @@
 """Measure the figures the issues set targets for, and print them as a table.
 
     python scripts/benchmark.py                 # every section
-    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train, contamination)
+    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train, contamination, deidentify)
 
 Sections are a registry: a later feature adds a function to SECTIONS. Each returns rows of
 (figure, value, target) so one table shows what was measured against what was asked.
@@ -457,6 +457,57 @@ def bench_contamination(args: argparse.Namespace) -> list[Row]:
 
 
 SECTIONS["contamination"] = bench_contamination
+
+
+def bench_deidentify(args: argparse.Namespace) -> list[Row]:
+    """De-identification: recall per kind and near-miss false positives on tests/data/deid_corpus.jsonl, and the
+    time for 1 MB lines (adversarial characters, one letter run, clinical text)."""
+    import random
+
+    from llmtuner.data.deidentify import REPLACEMENTS, deidentify_text
+    from llmtuner.data.deidentify.evaluation import load_corpus, score_corpus
+
+    start = time.perf_counter()
+    deidentify_text("患者田野。")  # the first call loads jieba's dictionary
+    first_call = time.perf_counter() - start
+    corpus = load_corpus(ROOT / "tests" / "data" / "deid_corpus.jsonl")
+    scrub = lambda text: deidentify_text(text)[0]  # noqa: E731
+    score = score_corpus(corpus, scrub)
+    near = score.near_misses
+    rows: list[Row] = [("deidentify: corpus", f"{len(corpus)} sentences: {sum(score.planted.values())} planted identifiers, "
+                                              f"{near} near-miss sentences", ">= 300 sentences")]
+    rows += [(f"deidentify: recall {kind}", f"{score.removed[kind]}/{score.planted[kind]} = {score.recall(kind):.1%}", ">= 99%")
+             for kind in REPLACEMENTS]
+    rows.append(("deidentify: near-miss sentences changed", f"{score.changed}/{near} = {score.false_positive_rate:.1%}", "<= 2%"))
+    for part in ("development", "held-out"):
+        subset = score_corpus([record for record in corpus if record["set"] == part], scrub)
+        planted, removed = sum(subset.planted.values()), sum(subset.removed.values())
+        rows.append((f"deidentify: {part} sentences (all kinds)", f"recall {removed}/{planted}, near-misses changed "
+                                                                  f"{subset.changed}/{subset.near_misses}", ""))
+    rng = random.Random(0)
+    clinical = "".join(record["text"] for record in corpus)
+    lines = {
+        "1 MB line of @ . digits letters": lambda n: "".join(rng.choice("@@..aZ09-_+ ") for _ in range(n)),
+        "1 MB line of one letter (old e-mail pattern: 8 s for 80 kB)": lambda n: "a" * n,
+        "1 MB line of clinical text (the corpus, repeated)": lambda n: (clinical * (n // len(clinical) + 1))[:n],
+    }
+    for label, make in lines.items():
+        timings = []
+        for size in (50_000, 1_000_000):
+            text = make(size)
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                deidentify_text(text)
+                best = min(best, time.perf_counter() - start)
+            timings.append(best)
+        rows.append((f"deidentify: {label}", f"{timings[1]:.2f} s ({timings[1] / timings[0]:.0f}x the 50 kB time)",
+                     "< 1 s, ~20x (linear)"))
+    rows.append(("deidentify: first call (loads jieba's dictionary)", f"{first_call:.1f} s", ""))
+    return rows
+
+
+SECTIONS["deidentify"] = bench_deidentify
 
 
 def print_table(rows: list[Row]) -> None:

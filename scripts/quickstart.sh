@@ -87,7 +87,7 @@ if [[ -f "$OUT/pt/model.safetensors" ]]; then done_already "$OUT/pt"; else
   # the medical corpus plus the text of the SFT samples: a 5M-parameter random model first has to learn the language
   env "${PT_SCHEDULE[@]}" DATASET=medical_pt_sample,medical_sft_sample,medical_dialogue_sample FINETUNING_TYPE=full \
     BATCH_SIZE=4 LR=3e-3 LOGGING_STEPS=10 OUTPUT_DIR="$OUT/pt" OVERWRITE_OUTPUT_DIR=false \
-    bash finetune/run_pt_shuzhiqihuang.sh --full_determinism true
+    bash finetune/run_pt_shuzhiqihuang.sh
 fi
 
 step 5 "supervised fine-tuning with LoRA (finetune/run_sft_shuzhiqihuang.sh)"
@@ -95,7 +95,7 @@ if [[ -f "$OUT/sft/adapter_model.safetensors" ]]; then done_already "$OUT/sft"; 
   # embeddings and head train alongside LoRA: on a tiny model they are most of what there is to learn
   env "${SFT_SCHEDULE[@]}" MODEL_NAME_OR_PATH="$OUT/pt" TEMPLATE=shuzhiqihuang LORA_RANK=32 BATCH_SIZE=4 LR=5e-3 \
     LOGGING_STEPS=10 OUTPUT_DIR="$OUT/sft" OVERWRITE_OUTPUT_DIR=false \
-    bash finetune/run_sft_shuzhiqihuang.sh --additional_target embed_tokens,lm_head --full_determinism true
+    bash finetune/run_sft_shuzhiqihuang.sh --additional_target embed_tokens,lm_head
 fi
 
 step 6 "evaluate the fine-tuned model (base + adapter)"

@@ -77,8 +77,9 @@ def test_both_frameworks_get_the_same_settings(config):
 
 
 def test_max_steps_reaches_both():
-    assert _ours_settings(bench.ours_argv("lora", "M", "D", "d", "O", max_steps=5))["max_steps"] == "5"
-    assert bench.lf_config("lora", "M", "D", "d", "O", max_steps=5)["max_steps"] == 5
+    assert _ours_settings(bench.ours_argv("lora", "M", "D", "d", "O", max_steps=2))["max_steps"] == "2"
+    lf = bench.lf_config("lora", "M", "D", "d", "O", max_steps=2)
+    assert (lf["max_steps"], lf["logging_steps"]) == (2, 2)
 
 
 def test_default_configs_are_the_readme_table():
@@ -150,6 +151,10 @@ def test_results_are_read_from_each_frameworks_files(tmp_path):
     assert result["tokens"] == 3000 and result["lf_reported_tokens"] == 4000 and result["recount_matches_lf_batches"]
     assert result["loss"] == 8.4
     assert not bench.read_lf(lf, {**counts, "lf_formula_tokens": 3999})["recount_matches_lf_batches"]
+    (lf / "trainer_state.json").write_text(json.dumps({"num_input_tokens_seen": -2**64, "log_history": []}))  # neat_packing
+    assert bench.read_lf(lf, {**counts, "lf_formula_tokens": -2**64})["recount_matches_lf_batches"] is None
+    (ours / "trainer_log.jsonl").unlink()  # fewer steps than logging_steps: no loss, still a run
+    assert bench.read_ours(ours)["loss"] is None
 
 
 def test_raw_runs_are_written_atomically(tmp_path):

@@ -23,7 +23,8 @@ def test_deidentify_counts_reach_the_statistics_and_no_identifier_reaches_the_to
     template = get_template("shuzhiqihuang")
     template.fix_tokenizer(tiny_tokenizer)  # what the training workflow does before the pipeline runs
     prepared = prepare_datasets(tiny_tokenizer, args, "sft", template=template, cache_dir=str(tmp_path / "cache"))
-    assert prepared.stats["train"].pii == {"email": 0, "id_card": 1, "record_number": 0, "mobile": 1, "landline": 1, "name": 1}
+    assert prepared.stats["train"].pii == {"email": 0, "id_card": 1, "record_number": 0, "mobile": 1, "landline": 1, "name": 1,
+                                           "address": 0, "birth_date": 0, "wechat": 0, "qq": 0, "passport": 0}
     text = "".join(tiny_tokenizer.decode(ids) for ids in prepared.train["input_ids"])
     for secret in ("张三", "13812345678", "11010519491231002X", "62345678"):
         assert secret not in text

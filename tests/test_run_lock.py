@@ -170,3 +170,14 @@ def test_a_second_run_into_a_busy_folder_exits_2_and_the_first_finishes_untouche
     assert json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2
     assert sorted(logged_losses(out)) == [1, 2, 3, 4] and (out / "adapter_model.safetensors").is_file()
     assert not (out / LOCK_NAME).exists() and not list(out.glob("*.tmp-*"))
+
+
+def test_an_output_dir_that_is_a_file_is_a_clean_error(tmp_path):
+    from llmtuner.extras.errors import UserError
+    from llmtuner.extras.run_lock import run_lock
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match="notes.txt is a file"), run_lock(taken / "run", "training"):
+        pass
+    assert taken.read_text() == "mine"

@@ -113,9 +113,13 @@ def check_columns(attr: DatasetAttr, column_names: list[str] | None, where: str)
 
 
 def align_batch(
-    batch: dict[str, list[Any]], indices: list[int], attr: DatasetAttr, deidentify: bool = False
+    batch: dict[str, list[Any]], indices: list[int], attr: DatasetAttr, deidentify: bool = False, deidentify_version: str = ""
 ) -> dict[str, list[Any]]:
-    """datasets.map function (batched): rows -> `_messages`, `_system` (and `_pii` counts when scrubbing)."""
+    """datasets.map function (batched): rows -> `_messages`, `_system` (and `_pii` counts when scrubbing).
+
+    ``deidentify_version`` is not used here: it is in the map arguments so that the datasets cache key changes
+    with the scrubber (data.deidentify.DEIDENTIFY_VERSION).
+    """
     convert = FORMATS[attr.formatting]
     out: dict[str, list[Any]] = {"_messages": [], "_system": []}
     if deidentify:

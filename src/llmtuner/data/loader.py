@@ -159,17 +159,20 @@ def load_aligned(attr: DatasetAttr, data_args: DataArguments, seed: int = 42, ca
     check_columns(attr, column_names, attr.path)
     dataset = _subsample(dataset, attr, data_args, seed)
     features = aligned_features()
+    fn_kwargs: dict[str, Any] = {"attr": attr, "deidentify": data_args.deidentify}
     if data_args.deidentify:
-        from .deidentify import REPLACEMENTS
+        from .deidentify import DEIDENTIFY_VERSION, REPLACEMENTS
 
         features["_pii"] = {kind: Value("int64") for kind in REPLACEMENTS}
+        # datasets keys its cache on the map arguments, not on the scrubber's code: a new version re-runs
+        fn_kwargs["deidentify_version"] = DEIDENTIFY_VERSION
     kwargs: dict[str, Any] = {}
     if not data_args.streaming:
         kwargs = {"num_proc": data_args.preprocessing_num_workers, "load_from_cache_file": not data_args.overwrite_cache,
                   "desc": f"Aligning {attr.name}"}
     return dataset.map(
         align_batch, batched=True, with_indices=True, remove_columns=column_names, features=features,
-        fn_kwargs={"attr": attr, "deidentify": data_args.deidentify}, **kwargs,
+        fn_kwargs=fn_kwargs, **kwargs,
     )
 
 

@@ -69,6 +69,9 @@ def run_lock(folder: str | Path, run: str, key: str = "output_dir", beside: bool
 
 
 def _acquire(path: Path, folder: Path, run: str, key: str) -> int:
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{key} {folder} cannot be a folder: {parent} is a file. Choose another {key}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -51,7 +51,8 @@ class DataArguments:
     )
     deidentify: bool = field(
         default=False,
-        metadata={"help": "Scrub ID numbers, phone numbers, record numbers, names and emails before tokenisation."},
+        metadata={"help": "Scrub ID, phone, record, WeChat/QQ and passport numbers, names, addresses, dates of birth and "
+                          "e-mails before tokenisation (rules and measured recall: README, de-identification)."},
     )
     template_date_string: str | None = field(
         default=None,
