@@ -154,8 +154,8 @@ def test_a_name_found_once_is_removed_wherever_it_recurs():
 
 def test_pseudonyms_keep_one_person_one_placeholder_within_a_document():
     pseudonyms = Pseudonyms()
-    first, _ = deidentify_text("患者张三因胸痛入院，家属李四陪同，电话13812345678。", pseudonyms)
-    second, _ = deidentify_text("张三出院，李四签字，电话13812345678。", pseudonyms)
+    first, _ = deidentify_text("患者张三因胸痛入院，家属刘建平陪同，电话13812345678。", pseudonyms)
+    second, _ = deidentify_text("张三出院，刘建平签字，电话13812345678。", pseudonyms)
     assert first == "患者[姓名A]因胸痛入院，家属[姓名B]陪同，电话[手机号A]。"
     assert second == "[姓名A]出院，[姓名B]签字，电话[手机号A]。"
     assert scrub(first) == first
