@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="OMP_NUM_THREADS for both frameworks; 0 leaves torch's default (one per core). 1 by default: on "
                              "a 2-core machine shared with other jobs, 2 OpenMP threads per run were 3.5x slower and erratic")
     parser.add_argument("--frameworks", default="ours,lf", help="both (default), or one of them for debugging")
-    parser.add_argument("--lf_python", default=str(ROOT / ".venv-llamafactory" / "bin" / "python"))
+    parser.add_argument("--lf_python", default=os.environ.get("LF_PYTHON", str(ROOT / ".venv-llamafactory" / "bin" / "python")),
+                        help="LLaMA-Factory's venv python (default $LF_PYTHON, set by the .sh, or .venv-llamafactory)")
     parser.add_argument("--model_dir", default=str(ROOT / "models" / "tiny-shuzhiqihuang"))
     parser.add_argument("--dataset_dir", default=str(SHARED / "data"))
     parser.add_argument("--dataset", default="medical_sft")

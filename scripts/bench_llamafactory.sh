@@ -75,4 +75,4 @@ fi
 [ "$setup_only" = 1 ] && exit 0
 
 "$PY" -c "from llmtuner.model.tiny import ensure_tiny_model; ensure_tiny_model()"
-exec "$PY" scripts/bench_llamafactory.py --lf_python "$LF_PY" "${args[@]}"
+LF_PYTHON="$LF_PY" exec "$PY" scripts/bench_llamafactory.py "${args[@]}"
