@@ -245,3 +245,26 @@ def test_a_predictions_file_is_scored_as_written_like_the_llamafactory_recipe(tm
         assert {name: got[name] for name in expected} == expected, row["id"]
     stripped = _recipe(predictions[2]["predict"].strip(), predictions[2]["label"])
     assert stripped["bleu-4"] != _recipe(predictions[2]["predict"], predictions[2]["label"])["bleu-4"]  # whitespace counts
+
+
+def test_no_task_replaces_or_resumes_onto_another_runs_predictions(tmp_path, tiny_model_dir):
+    source = tmp_path / "generated_predictions.jsonl"
+    source.write_text(json.dumps({"prompt": "风寒感冒用什么方？", "predict": "麻黄汤。", "label": "可用麻黄汤。"}, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    evaluate(predictions_file=source, output_dir=out, dataset_dir=DATA)  # a scored qa file now in out/
+    scored = (out / "predictions.jsonl").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="other settings"):  # ppl would replace it
+        evaluate(model_name_or_path="embedded", eval_dataset="medical_pt_sample", dataset_dir=DATA, task="ppl", output_dir=out,
+                 max_samples=2, cutoff_len=32)
+    with pytest.raises(ConfigError, match="other settings"):  # generation would resume onto answers it did not make
+        qa(out, max_samples=2)
+    assert (out / "predictions.jsonl").read_text(encoding="utf-8") == scored
+    (out / "predictions.settings.json").unlink()  # predictions of unknown origin are refused too
+    with pytest.raises(ConfigError, match="did not make"):
+        qa(out, max_samples=2)
+    for _ in range(2):  # started over twice within a second: both earlier files are kept, under different names
+        evaluate(model_name_or_path="embedded", eval_dataset="medical_pt_sample", dataset_dir=DATA, task="ppl", output_dir=out,
+                 max_samples=2, cutoff_len=32, overwrite_predictions="true")
+    kept = sorted(out.glob("predictions.*.jsonl.bak"))
+    assert len(kept) == 2 and any(path.read_text(encoding="utf-8") == scored for path in kept)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hparams import EvalConfig
-from .store import PredictionStore
+from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
 
 TEXTS_PER_CALL = 64  # texts whose blocks go to the engine together
 
@@ -18,6 +18,9 @@ def run_ppl(args: EvalConfig) -> dict[str, Any]:
     from .items import load_texts
 
     texts = load_texts(args.data)
+    # before the model loads: never replace another task's or another model's predictions in this folder
+    store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
+    store.check_settings(generation_settings(args), SETTINGS_ADDED_LATER)
     engine = load_engine(args)
     tokenizer = engine.tokenizer
     eos = tokenizer.eos_token or ""
@@ -48,5 +51,5 @@ def run_ppl(args: EvalConfig) -> dict[str, Any]:
     metrics = {"task": "ppl", "samples": len(records), "tokens": sum(r["tokens"] for r in records),
                "overall": {"perplexity": perplexity(records)},
                "by_category": {c: {"perplexity": perplexity([r for r in records if r["category"] == c])} for c in categories}}
-    PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl").rewrite(records)
+    store.rewrite(records)
     return metrics

@@ -93,6 +93,8 @@ def run_qa(args: EvalConfig) -> dict[str, Any]:
         rescoring_in_place = target.exists() and target.resolve() == Path(args.eval.predictions_file).resolve()
         # the scored copy replaces predictions.jsonl: a different one already there (an earlier run's) is kept aside
         store = PredictionStore(target, overwrite=target.exists() and not rescoring_in_place)
+        # a later generating run must not take these answers for its own and resume onto them
+        store.record_settings({"task": "qa", "predictions_file": str(Path(args.eval.predictions_file).resolve())})
     else:
         store = PredictionStore(target, overwrite=args.eval.overwrite_predictions)
         records = generate_qa(args, load_qa_items(args.data), store)

@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,34 @@ class PredictionStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if overwrite and self.path.exists():  # asked to start over: the old file is kept aside, not deleted
-            kept = self.path.with_name(f"{self.path.stem}.{int(time.time())}.jsonl.bak")
+            # a unique name: two restarts within a second must not overwrite the first backup
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            kept = self.path.with_name(f"{self.path.stem}.{stamp}.jsonl.bak")
             self.path.rename(kept)
+            meta = self._meta
+            if meta.exists():  # the settings belong to the file kept aside, not to the run about to start
+                meta.rename(kept.with_name(kept.name.removesuffix(".jsonl.bak") + ".settings.json.bak"))
             logger.info("Previous predictions moved to %s.", kept)
+
+    @property
+    def _meta(self) -> Path:
+        return self.path.with_name(self.path.stem + ".settings.json")
+
+    def record_settings(self, settings: dict[str, Any]) -> None:
+        """What made the file now in the store (e.g. a rescored predictions file), so no later run resumes onto it."""
+        write_json(self._meta, settings)
 
     def check_settings(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
         """Refuse to resume answers made with other settings (model, adapter, template, data, decoding): a
         report mixing two models would be wrong without saying so. Records the settings for the next run.
         `defaults` stand in for keys that files written by earlier versions do not have."""
-        meta = self.path.with_name(self.path.stem + ".settings.json")
-        if self.path.exists() and meta.exists():
+        meta = self._meta
+        if self.path.exists() and not meta.exists():
+            raise ConfigError(
+                f"{self.path} holds predictions this evaluation did not make (no {meta.name} beside it); resuming or "
+                "replacing them could mix or lose another run's results. Set overwrite_predictions: true to start over "
+                "(the old file is kept aside), or choose another output_dir.")
+        if self.path.exists():
             before = {**(defaults or {}), **json.loads(meta.read_text(encoding="utf-8"))}
             changed = [f"{key}: {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value]
             if changed:
