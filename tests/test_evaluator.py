@@ -249,8 +249,8 @@ def test_a_predictions_file_is_scored_as_written_like_the_llamafactory_recipe(tm
 
 def test_no_task_replaces_or_resumes_onto_another_runs_predictions(tmp_path, tiny_model_dir):
     source = tmp_path / "generated_predictions.jsonl"
-    source.write_text(json.dumps({"prompt": "风寒感冒用什么方？", "predict": "麻黄汤。", "label": "可用麻黄汤。"}, ensure_ascii=False) + "\n",
-                      encoding="utf-8")
+    row = {"prompt": "风寒感冒用什么方？", "predict": "麻黄汤。", "label": "可用麻黄汤。"}
+    source.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     evaluate(predictions_file=source, output_dir=out, dataset_dir=DATA)  # a scored qa file now in out/
     scored = (out / "predictions.jsonl").read_text(encoding="utf-8")
