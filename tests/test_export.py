@@ -232,9 +232,10 @@ def test_failed_export_publishes_nothing(tiny_model_dir, lora_adapter, tmp_path,
     old = tmp_path / "old"
     old.mkdir()
     (old / "README.md").write_text("previous release", encoding="utf-8")
+    (old / "export_info.json").write_text("{}", encoding="utf-8")  # what marks an earlier release
     with pytest.raises(RuntimeError, match="simulated crash"):
         export(tiny_model_dir, old, [lora_adapter], overwrite=True)
-    assert [p.name for p in old.iterdir()] == ["README.md"] and leftovers(tmp_path) == []
+    assert sorted(p.name for p in old.iterdir()) == ["README.md", "export_info.json"] and leftovers(tmp_path) == []
 
 
 def test_merge_above_tolerance_fails(tiny_model_dir, lora_adapter, tmp_path):
@@ -251,10 +252,18 @@ def test_refuses_to_overwrite_then_replaces(tiny_model_dir, lora_adapter, tmp_pa
     (out / "keep.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(ConfigError, match="--overwrite"):
         export(tiny_model_dir, out, [lora_adapter])
+    with pytest.raises(ConfigError, match="not a release of this project"):  # --overwrite never deletes a user's folder
+        export(tiny_model_dir, out, [lora_adapter], overwrite=True, skip_verify=True)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    export(tiny_model_dir, out, [lora_adapter], overwrite=True, skip_verify=True)
-    assert not (out / "keep.txt").exists() and (out / "config.json").is_file() and leftovers(tmp_path) == []
-    assert "Verification was skipped" in (out / "README.md").read_text(encoding="utf-8")
+    release = tmp_path / "release2"
+    export(tiny_model_dir, release, [lora_adapter], skip_verify=True)
+    stale = tmp_path / ".release2.export-deadbeef"  # what a killed export leaves beside its target
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"partial")
+    export(tiny_model_dir, release, [lora_adapter], overwrite=True, skip_verify=True)  # an earlier release is replaced
+    assert (release / "config.json").is_file() and (release / "export_info.json").is_file() and not stale.exists()
+    assert leftovers(tmp_path) == []
+    assert "Verification was skipped" in (release / "README.md").read_text(encoding="utf-8")
 
 
 def test_errors_before_any_weights_load(tiny_model_dir, lora_adapter, tmp_path, monkeypatch, caplog):

@@ -3,9 +3,12 @@
 A crash, a failed verification or Ctrl-C therefore never leaves a half-written release at export_dir, and
 never touches an existing one. With --overwrite the old release is renamed aside, the new one renamed in,
 and only then is the old one deleted (``extras.files.publish_dir``). This module adds the export's own
-rules and messages: a non-empty export_dir is refused without --overwrite, before any weights load.
+rules and messages: a non-empty export_dir is refused without --overwrite, and with it unless it holds an
+earlier release of this project (its export_info.json): --overwrite never deletes a folder of someone else's
+files. Staging folders left by a killed export are removed by the next one (the export lock makes them stale).
 """
 
+import shutil
 from pathlib import Path
 
 from ..extras.errors import ConfigError
@@ -13,6 +16,8 @@ from ..extras.files import is_nonempty_dir, publish_dir, staging_dir
 from ..extras.logging import get_logger
 
 logger = get_logger(__name__)
+INFO_NAME = "export_info.json"  # written into every release; marks a folder --overwrite may replace
+STAGING_KINDS = ("export", "merged")  # make_staging's kinds; publish_dir's ".old" copies are never removed here
 
 
 def check_target(export_dir: Path, overwrite: bool) -> None:
@@ -22,6 +27,20 @@ def check_target(export_dir: Path, overwrite: bool) -> None:
     if is_nonempty_dir(export_dir) and not overwrite:
         raise ConfigError(f"export_dir {export_dir} exists and is not empty. Pass --overwrite to replace it "
                           "(the old release is kept until the new one is complete and verified), or choose another folder.")
+    if is_nonempty_dir(export_dir) and not (export_dir / INFO_NAME).is_file():
+        raise ConfigError(f"export_dir {export_dir} holds files that are not a release of this project (no {INFO_NAME}); "
+                          "--overwrite replaces only an earlier release. Choose another export_dir, or move those files yourself.")
+
+
+def remove_stale_staging(export_dir: Path) -> None:
+    """Remove the hidden staging folders a killed export left beside export_dir (called under the export lock)."""
+    if not export_dir.parent.is_dir():
+        return
+    for kind in STAGING_KINDS:
+        for stale in export_dir.parent.glob(f".{export_dir.name}.{kind}-*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+                logger.warning("Removed %s, left by an export that did not finish.", stale)
 
 
 def make_staging(export_dir: Path, kind: str = "export") -> Path:

@@ -1,13 +1,13 @@
 """`llmtuner export`: plan, merge, cast, write, verify, describe, publish — in that order, all or nothing."""
 
 import gc
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..data.template import Template
+from ..extras.files import write_json
 from ..extras.logging import get_logger
 from ..extras.run_lock import run_lock
 from ..hparams import ExportConfig
@@ -15,7 +15,7 @@ from .card import render_card
 from .merge import MergeStep, cast, load_base, merge_adapters
 from .preflight import ExportPlan, plan_export
 from .provenance import read_training_facts
-from .publish import make_staging, publish
+from .publish import INFO_NAME, make_staging, publish, remove_stale_staging
 from .quantize import write_quantized
 from .tokenizer import ChatTemplateChoice, load_release_tokenizer, save_release_tokenizer, set_chat_template
 from .verify import (
@@ -30,7 +30,6 @@ from .verify import (
 
 logger = get_logger(__name__)
 
-INFO_NAME = "export_info.json"
 
 
 def set_generation_config(model: Any, tokenizer: Any, template: Template) -> list[int]:
@@ -102,6 +101,7 @@ def run_export(args: ExportConfig) -> Path:
 def _export(args: ExportConfig) -> Path:
     export = args.export
     plan = plan_export(args)
+    remove_stale_staging(plan.export_dir)  # under the lock: no other export can own them
     tokenizer = load_release_tokenizer(args.model, plan.tokenizer_dir, plan.template)
     choice = set_chat_template(tokenizer, plan.template)
     inputs = None if export.skip_verify else probe_inputs(tokenizer, plan.template)
@@ -128,7 +128,7 @@ def _export(args: ExportConfig) -> Path:
         card = render_card(plan, args, facts, steps, verification, choice.origin, vocab_rows)
         (staging / "README.md").write_text(card, encoding="utf-8")
         info = _info(plan, args, steps, verification, choice, stop_ids)
-        (staging / INFO_NAME).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_json(staging / INFO_NAME, info)
         publish(staging, plan.export_dir, export.overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
