@@ -18,7 +18,12 @@ detect_gpus() {  # the GPUs this node's processes will see
   if [[ -n "${CUDA_VISIBLE_DEVICES+set}" ]]; then
     awk -F, '{ n = 0; for (i = 1; i <= NF; i++) if ($i != "" && $i != "-1") n++; print n }' <<<"$CUDA_VISIBLE_DEVICES"
   else
-    nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true  # one "GPU i: ..." line per device (MIG lines are indented)
+    local count
+    count="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)"  # one "GPU i: ..." line per device (MIG lines are indented)
+    if [[ "${count:-0}" == 0 ]]; then  # no nvidia-smi on PATH (containers often lack it): ask torch
+      count="$("$PYTHON" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)"
+    fi
+    echo "${count:-0}"
   fi
 }
 
@@ -94,7 +99,8 @@ setup_settings() {
     default VAL_SIZE 0
     default GRADIENT_CHECKPOINTING false  # recomputation costs more than it saves on a tiny model
     default DS_CONFIG none
-    default OVERWRITE_OUTPUT_DIR true
+    # only the tiny demo model starts over by default: a run of any other model resumes, never overwrites
+    default OVERWRITE_OUTPUT_DIR "$([[ "$MODEL_NAME_OR_PATH" == embedded ]] && echo true || echo false)"
   fi
   default MAX_STEPS ""
   if (( lora )); then

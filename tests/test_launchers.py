@@ -285,3 +285,21 @@ def test_configs_are_the_launchers_gpu_runs(tmp_path, monkeypatch, script, confi
 
     assert settings_of(launched) == settings_of(from_file)
     assert Path(launched.training["deepspeed"]).name == Path(from_file.training["deepspeed"]).name
+
+
+def test_a_gpu_node_without_nvidia_smi_is_detected_through_torch(tmp_path):
+    fake_python = tmp_path / "python"  # a test double of the venv's Python: reports 2 CUDA devices
+    fake_python.write_text("#!/bin/sh\nif [ \"$1\" = -c ]; then echo 2; fi\n")
+    fake_python.chmod(0o755)
+    result = run_script(SFT, tmp_path, gpus=None, PYTHON=str(fake_python))
+    assert result.returncode == 2 and "MODEL_NAME_OR_PATH is not set" in result.stderr  # the GPU path, not the CPU demo
+    command = dry_run(SFT, tmp_path, gpus=None, PYTHON=str(fake_python), MODEL_NAME_OR_PATH="/models/Qwen2.5-7B-Instruct")
+    assert flag(command, "nproc_per_node") == "2" or "--num_gpus" in command
+
+
+def test_only_the_demo_model_overwrites_by_default_on_cpu(tmp_path):
+    assert flag(dry_run(SFT, tmp_path), "overwrite_output_dir") == "true"  # embedded: the CPU demo starts over
+    model = tmp_path / "my-model"
+    model.mkdir()
+    command = dry_run(SFT, tmp_path, MODEL_NAME_OR_PATH=str(model), TEMPLATE="qwen")
+    assert flag(command, "overwrite_output_dir") == "false"  # anyone's real model resumes instead
