@@ -111,6 +111,9 @@ def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None 
     """One dataset as `datasets` loads it, before alignment."""
     import datasets
 
+    # datasets sends a request to an S3 bucket to count uses of its json/csv/text builders, even for local files
+    # (datasets.load.increase_load_count); a hospital's data never needs that request, so it is switched off.
+    datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = False
     if attr.source == "hub":
         try:
             return datasets.load_dataset(attr.path, name=attr.subset, split=attr.split, cache_dir=cache_dir, streaming=data_args.streaming)

@@ -78,6 +78,11 @@ def model_max_len(args: EvalConfig) -> int | None:
 
 class VllmEngine:
     def __init__(self, args: EvalConfig) -> None:
+        import os
+
+        # vLLM reports usage statistics to its developers unless told not to: nothing leaves the machine unasked
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
         from vllm import LLM
         from vllm.lora.request import LoRARequest
 

@@ -51,6 +51,11 @@ class FinetuningArguments:
                   "remote-code models (ChatGLM3, Baichuan2) keep the full logits."},
     )
     plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})
+    allow_upload: bool = field(
+        default=False,
+        metadata={"help": "Allow this run to send data off the machine: push_to_hub and remote experiment trackers "
+                          "(mlflow, comet_ml, neptune, clearml, ...). Off: the data may be patients' records."},
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Start from scratch in a non-empty output_dir: no auto-resume from its checkpoints, "

@@ -164,7 +164,28 @@ def validate_train_config(config: TrainConfig, command: str = "train") -> None:
         problems.append("output_dir is missing: set where checkpoints and the trained adapter/model go.")
     if command == "train":
         _check_output_dir(config, problems)
+    _check_uploads(config, problems)
     fail(problems)
+
+
+# trackers that send runs to a server; tensorboard and dvclive write locally, wandb records offline unless told
+REMOTE_TRACKERS = ("azure_ml", "clearml", "codecarbon", "comet_ml", "dagshub", "flyte", "mlflow", "neptune", "swanlab", "trackio")
+
+
+def _check_uploads(config: TrainConfig, problems: list[str]) -> None:
+    """Nothing leaves the machine unless the user says so: push_to_hub and remote trackers need allow_upload."""
+    if config.finetuning.allow_upload:
+        return
+    training = config.training
+    report_to = training.get("report_to") or []
+    report_to = [report_to] if isinstance(report_to, str) else list(report_to)
+    remote = sorted({name for name in report_to if name in REMOTE_TRACKERS} | ({"all"} if "all" in report_to else set()))
+    if remote:
+        problems.append(f"report_to {', '.join(remote)} sends metrics and run settings to a server. Use tensorboard or wandb "
+                        "(offline by default), or set allow_upload: true if this data may leave the machine.")
+    if training.get("push_to_hub"):
+        problems.append("push_to_hub uploads the trained model to a hub. Set allow_upload: true if it may leave the "
+                        "machine, or remove push_to_hub and copy the output_dir yourself.")
 
 
 def validate_hardware(config: TrainConfig) -> None:

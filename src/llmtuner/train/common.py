@@ -1,6 +1,7 @@
 """What every stage does after its preamble: the optimizer, the trainer run, the final save and the run record."""
 
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
 
 from ..extras.constants import RUN_RECORD  # noqa: E402
 
+SECRET_KEY = re.compile(r"(^|_)(token|secret|password|api_key)$")  # hub_token, push_to_hub_token: never written out
+
 
 def save_run_record(args: TrainConfig, output_dir: str) -> None:
     """llmtuner_args.json beside the saved model: the arguments that made it (base, data, finetuning type,
@@ -79,6 +82,6 @@ def save_run_record(args: TrainConfig, output_dir: str) -> None:
         "llmtuner_version": __version__,
         **{group: dataclasses.asdict(getattr(args, group)) for group in ("model", "data", "finetuning")},
         "training": {key: value for key, value in args.training.items()
-                     if isinstance(value, (str, int, float, bool, type(None)))},
+                     if isinstance(value, (str, int, float, bool, type(None))) and not SECRET_KEY.search(key)},
     }
     write_json(Path(output_dir) / RUN_RECORD, record)
