@@ -15,7 +15,8 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None, socket.get
 def _record(what: str) -> None:
     import traceback
 
-    where = " <- ".join(f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}" for frame in traceback.extract_stack()[-60:-2] if "http" not in frame.filename)
+    frames = [frame for frame in traceback.extract_stack()[-60:-2] if "http" not in frame.filename]  # the caller, not httpx
+    where = " <- ".join(f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}" for frame in frames)
     with open(_LOG, "a", encoding="utf-8") as handle:
         handle.write(f"{what}  (from {where})\n")
 
