@@ -258,3 +258,16 @@ def test_output_dir_in_the_base_model_folder_is_refused(tmp_path):
     parse_train_args([*flags, str(base), "--output_dir", str(tmp_path / "Qwen2.5-7B-lora")])  # a sibling is fine
     parse_train_args([*flags, "Qwen/Qwen2.5-7B", "--output_dir", "Qwen/Qwen2.5-7B"])  # a hub id is no folder here
     parse_train_args([*flags, str(base), "--output_dir", str(base)], command="preview")  # preview writes nothing
+
+
+@pytest.mark.parametrize("key, value", [("per_device_train_batch_size", "0"), ("learning_rate", "0"), ("num_train_epochs", "0"),
+                                        ("gradient_accumulation_steps", "0"), ("max_steps", "0"), ("save_steps", "0"),
+                                        ("logging_steps", "-1"), ("warmup_steps", "-5"), ("max_steps", "-3")])
+def test_non_positive_numbers_are_refused_before_loading(key, value, tmp_path):
+    from llmtuner.hparams import parse_train_args
+
+    argv = ["--model_name_or_path", "embedded", "--stage", "sft", "--template", "shuzhiqihuang", "--dataset", "medical_sft_sample",
+            "--output_dir", str(tmp_path / "out"), f"--{key}", value]
+    with pytest.raises(ConfigError, match=key):
+        parse_train_args(argv)
+    parse_train_args(argv[:-2])  # the same config with the default value is accepted

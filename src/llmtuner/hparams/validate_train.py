@@ -165,7 +165,35 @@ def validate_train_config(config: TrainConfig, command: str = "train") -> None:
     if command == "train":
         _check_output_dir(config, problems)
     _check_uploads(config, problems)
+    _check_numbers(config.training, problems)
     fail(problems)
+
+
+# training keys whose value must be > 0 (or >= 0), when given: a 0 here fails deep inside the trainer, or trains nothing
+POSITIVE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "learning_rate",
+            "num_train_epochs", "save_steps", "logging_steps", "eval_steps")
+NON_NEGATIVE = ("warmup_steps", "weight_decay", "max_grad_norm", "save_total_limit")
+
+
+def _check_numbers(training: dict[str, Any], problems: list[str]) -> None:
+    def number(key: str) -> float | None:
+        value = training.get(key)
+        if isinstance(value, str):  # fields transformers annotates as unions (`int | float`) arrive as text
+            try:
+                return float(value)
+            except ValueError:
+                return None  # not a number: transformers' own parsing names it
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    for key in POSITIVE:
+        if (value := number(key)) is not None and value <= 0:
+            problems.append(f"{key} must be greater than 0, got {value}.")
+    for key in NON_NEGATIVE:
+        if (value := number(key)) is not None and value < 0:
+            problems.append(f"{key} must not be negative, got {value}.")
+    max_steps = number("max_steps")
+    if max_steps is not None and (max_steps == 0 or max_steps < -1):
+        problems.append(f"max_steps must be a positive number of steps (or -1: use num_train_epochs), got {max_steps}.")
 
 
 # trackers that send runs to a server; tensorboard and dvclive write locally, wandb records offline unless told
