@@ -12,6 +12,7 @@ from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
 from .align import align_batch, check_columns
+from .encoding import check_encoding, utf8_copy
 from .registry import FILE_TYPES, DatasetAttr, get_dataset_attrs
 
 logger = get_logger(__name__)
@@ -44,6 +45,8 @@ def _data_files(attr: DatasetAttr) -> tuple[str, list[str]]:
     for file in files:
         if file.stat().st_size == 0:
             raise DataError(f"Dataset {attr.name!r}: {file} is empty. Remove it or fill it.")
+        if FILE_TYPES[file.suffix] in ("json", "csv", "text"):  # parquet and arrow carry their own encoding
+            check_encoding(file, attr.name, attr.encoding)
     return kinds.pop(), [str(f) for f in files]
 
 
@@ -124,6 +127,9 @@ def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None 
             ) from error
     builder, files = _data_files(attr)
     try:
+        if attr.encoding and attr.encoding.lower().replace("-", "") not in ("utf8", "ascii"):
+            root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE)
+            files = [str(utf8_copy(Path(file), attr.encoding, root)) for file in files]
         dataset = datasets.load_dataset(builder, data_files=files, split="train", cache_dir=cache_dir, streaming=data_args.streaming)
     except Exception as error:
         if builder == "json":

@@ -37,6 +37,7 @@ class DatasetAttr:
     num_samples: int | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None  # of local files; None: UTF-8 (checked before loading, data/encoding.py)
 
     def column(self, role: str) -> Any:
         return self.columns.get(role, DEFAULT_COLUMNS.get(self.formatting, {}).get(role))
@@ -74,7 +75,7 @@ def _attr_from_entry(name: str, entry: dict[str, Any], dataset_dir: str) -> Data
     return DatasetAttr(
         name=name, source=source, path=path, formatting=entry.get("formatting", "alpaca"),
         split=entry.get("split", "train"), subset=entry.get("subset"), num_samples=entry.get("num_samples"),
-        columns=columns, tags=tags,
+        columns=columns, tags=tags, encoding=entry.get("encoding"),
     )
 
 
@@ -83,7 +84,7 @@ def _attr_from_path(path: Path) -> DatasetAttr:
     formatting = "alpaca"
     first = path if path.is_file() else next((p for p in sorted(path.rglob("*")) if p.suffix in FILE_TYPES), None)
     if first is not None and first.suffix in (".json", ".jsonl"):
-        with first.open(encoding="utf-8") as handle:
+        with first.open(encoding="utf-8", errors="replace") as handle:  # only sniffs keys; the encoding is checked on load
             head = handle.read(4096)
         if '"options"' in head and '"question"' in head:
             return DatasetAttr(name=str(path), source="file", path=str(path), formatting="mcq")
