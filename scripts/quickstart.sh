@@ -12,8 +12,8 @@
 # so two runs on one machine print the same table. QUICKSTART_DIR chooses the output folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLEAN=${CLEAN:-0}
-SMOKE=${SMOKE:-0}
+CLEAN=0  # flags only: a CLEAN or SMOKE variable left in a user's environment must not delete or shorten anything
+SMOKE=0
 for arg in "$@"; do
   case "$arg" in
     --clean) CLEAN=1 ;;

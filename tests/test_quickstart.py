@@ -61,6 +61,7 @@ def test_quickstart_smoke_mode_runs_every_stage_end_to_end(tmp_path):
 
 
 def test_quickstart_clean_refuses_a_folder_it_did_not_make(tmp_path):
+    """Also: a generic CLEAN=1 in the environment is not --clean (it would otherwise remove the demo folder)."""
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
@@ -68,3 +69,6 @@ def test_quickstart_clean_refuses_a_folder_it_did_not_make(tmp_path):
                             env={**os.environ, "QUICKSTART_DIR": str(foreign)})
     assert result.returncode == 2 and "not made by this demo" in result.stderr
     assert (foreign / "notes.txt").read_text() == "keep me"
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"), "--bogus"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "QUICKSTART_DIR": str(foreign), "CLEAN": "1"})
+    assert result.returncode == 2 and "unknown option" in result.stderr and (foreign / "notes.txt").exists()
