@@ -286,3 +286,21 @@ def test_a_resumed_run_is_checked_against_the_settings_its_checkpoint_recorded(t
     assert f"Resuming from {out / 'checkpoint-4'} " in other_lr
     assert "other optimizer settings" in other_lr and "learning_rate: 0.001 -> 0.0005" in other_lr
     assert sorted(logged_losses(out)) == list(range(1, 7))
+
+
+def test_overwrite_output_dir_keeps_the_earlier_runs_checkpoints_out_of_rotation_and_resume(tmp_path):
+    from types import SimpleNamespace
+
+    from llmtuner.train.resume import last_complete_checkpoint, resolve_resume
+
+    for step in (2, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "trainer_log.jsonl").write_text('{"step": 4}\n')
+    (tmp_path / "notes.txt").write_text("mine")
+    args = SimpleNamespace(resume_from_checkpoint=None, output_dir=str(tmp_path), do_train=True)
+    assert resolve_resume(args, overwrite_output_dir=True) is None
+    [kept] = list(tmp_path.glob("previous-run-*"))
+    assert sorted(p.name for p in kept.iterdir()) == ["checkpoint-2", "checkpoint-4", "trainer_log.jsonl"]
+    assert not list(tmp_path.glob("checkpoint-*")) and (tmp_path / "notes.txt").read_text() == "mine"
+    assert last_complete_checkpoint(tmp_path) is None  # a later resume cannot pick the earlier run's checkpoint

@@ -54,7 +54,7 @@ def test_left_padded_batch_generates_what_each_prompt_generates_alone(tiny_model
 def test_sft_do_predict_writes_predictions_and_scores(tmp_path, tiny_model_dir):
     data = write_qa_dataset(tmp_path / "data", samples=24)
     out = tmp_path / "out"
-    train(sft_args(data, out, max_steps=3, val_size=5, do_predict=True, predict_with_generate=True,
+    train(sft_args(data, out, max_steps=6, learning_rate=5e-3, val_size=5, do_predict=True, predict_with_generate=True,
                    max_new_tokens=12, per_device_eval_batch_size=2))
     rows = [json.loads(line) for line in (out / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 5

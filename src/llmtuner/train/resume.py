@@ -29,6 +29,8 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
     if not training_args.do_train or not output_dir.is_dir():
         return None
     if overwrite_output_dir:
+        if _is_global_main_process():
+            _set_previous_run_aside(output_dir)
         logger.info("overwrite_output_dir: training from the start; files in %s are replaced as the run saves.", output_dir)
         return None
     last = last_complete_checkpoint(output_dir, set_aside=_is_global_main_process())
@@ -48,6 +50,24 @@ def resolve_resume(training_args: Any, overwrite_output_dir: bool) -> str | None
 
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+PREVIOUS_RUN = "previous-run-"  # not `checkpoint-*`: rotation and a later resume never see what is kept there
+
+
+def _set_previous_run_aside(output_dir: Path) -> None:
+    """Move an earlier run's checkpoints and step log into previous-run-<time>/: starting over must neither
+    delete them nor let checkpoint rotation or a later resume mix them with the new run's."""
+    earlier = [path for path in output_dir.iterdir()
+               if (path.is_dir() and (_CHECKPOINT.match(path.name) or path.name.startswith("incomplete-checkpoint-")))
+               or path.name == "trainer_log.jsonl"]
+    if not earlier:
+        return
+    kept = output_dir / f"{PREVIOUS_RUN}{time.strftime('%Y%m%d-%H%M%S')}"
+    while kept.exists():
+        kept = kept.with_name(kept.name + "x")
+    kept.mkdir()
+    for path in earlier:
+        path.rename(kept / path.name)
+    logger.warning("overwrite_output_dir: the earlier run's checkpoints and log were moved to %s (kept, not deleted).", kept)
 _LEGACY_ASIDE = re.compile(r"^checkpoint-(\d+)\.incomplete-(\d+)$")
 """How earlier versions set checkpoints aside: transformers' rotation glob sees these, so they are renamed."""
 ASIDE_PREFIX = "incomplete-"
@@ -56,7 +76,7 @@ ASIDE_PREFIX = "incomplete-"
 # by the main process; the other ranks may still see them under their first name),
 # a final-save staging folder and the hidden temporary files of an interrupted atomic write.
 _RUN_LEFTOVERS = re.compile(r"^(trainer_log\.jsonl|runs|wandb|checkpoint-\d+(\.incomplete-\d+)?|incomplete-checkpoint-\d+-\d+"
-                            r"|\.saving|\..+\.tmp-[0-9a-f]{8})$")
+                            r"|previous-run-.+|\.saving|\..+\.tmp-[0-9a-f]{8})$")
 
 
 def _is_run_leftover(path: Path) -> bool:
