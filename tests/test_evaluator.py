@@ -268,3 +268,29 @@ def test_no_task_replaces_or_resumes_onto_another_runs_predictions(tmp_path, tin
                  max_samples=2, cutoff_len=32, overwrite_predictions="true")
     kept = sorted(out.glob("predictions.*.jsonl.bak"))
     assert len(kept) == 2 and any(path.read_text(encoding="utf-8") == scored for path in kept)
+
+
+def test_deidentify_keeps_identifiers_out_of_predictions_and_report(tmp_path):
+    source = tmp_path / "generated_predictions.jsonl"
+    row = {"prompt": "患者张伟，电话13812345678，咳嗽三天怎么办？", "predict": "张伟您好，可用止嗽散加减，复诊请拨13812345678。",
+           "label": "可用止嗽散加减。"}
+    source.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    evaluate(predictions_file=source, output_dir=tmp_path / "out", dataset_dir=DATA, deidentify="true")
+    for name in ("predictions.jsonl", "report.md"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "13812345678" not in text and "张伟" not in text, name
+    assert "止嗽散" in (tmp_path / "out" / "predictions.jsonl").read_text(encoding="utf-8")  # the answer itself is kept
+
+
+def test_deidentify_scrubs_the_evaluation_items_before_any_prompt_is_built(tmp_path):
+    from llmtuner.eval.items import load_qa_items
+    from llmtuner.hparams import DataArguments
+
+    rows = [{"instruction": "患者李静，身份证号110101199003078515，头晕一周。", "output": "建议监测血压，联系电话13912345678。"}]
+    (tmp_path / "qa.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"qa": {"file_name": "qa.json"}}), encoding="utf-8")
+    [plain] = load_qa_items(DataArguments(eval_dataset=["qa"], dataset_dir=str(tmp_path)))
+    [item] = load_qa_items(DataArguments(eval_dataset=["qa"], dataset_dir=str(tmp_path), deidentify=True))
+    assert "李静" in plain.question  # off by default: the data is read as it is
+    assert "李静" not in item.question and "110101199003078515" not in item.question and "13912345678" not in item.reference
+    assert "头晕一周" in item.question and "监测血压" in item.reference

@@ -66,6 +66,11 @@ def load_qa_items(data_args: DataArguments) -> list[QaItem]:
                             f"non-empty assistant answer, column {attr.column('response') or attr.column('messages')!r}). "
                             "Add the answer or drop the sample.")
         item_id, category = _identity(attr, index, row, seen)
+        if data_args.deidentify:  # prompts, references and so predictions.jsonl and report.md hold no identifiers
+            from ..data.deidentify import deidentify_messages, deidentify_text
+
+            messages, _ = deidentify_messages(messages)
+            system = deidentify_text(system)[0] if system else system
         items.append(QaItem(item_id, messages[:-1], messages[-1]["content"], category, system))
     if not items:
         raise DataError(f"eval_dataset {','.join(data_args.eval_dataset or [])} has no samples.")

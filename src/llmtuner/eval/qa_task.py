@@ -100,6 +100,13 @@ def run_qa(args: EvalConfig) -> dict[str, Any]:
         records = generate_qa(args, load_qa_items(args.data), store)
     for record in records:
         record["prediction"] = THINK_BLOCK.sub("", record["prediction"])  # the answer as written, not the reasoning
+        if args.data.deidentify:  # a model can echo what its prompt held; a predictions file may hold anything
+            from ..data.deidentify import deidentify_messages
+
+            fields = ("question", "reference", "prediction")
+            # one document: a name found in the question is also removed where the answer repeats it
+            scrubbed, _ = deidentify_messages([{"role": "user", "content": record[field]} for field in fields])
+            record.update({field: message["content"] for field, message in zip(fields, scrubbed)})
     metrics = score_qa(records, args, lexicon)
     store.rewrite(records)
     return metrics
