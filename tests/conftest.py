@@ -44,3 +44,16 @@ def tiny_tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.fixture
+def warnings_logged():
+    """WARNING lines of the llmtuner loggers (they do not propagate to pytest's caplog)."""
+    import logging
+
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("llmtuner").addHandler(handler)
+    yield lines
+    logging.getLogger("llmtuner").removeHandler(handler)

@@ -195,19 +195,6 @@ def test_checkpoint_rotation_sees_only_complete_checkpoints(tmp_path, use_mtime)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-6", "incomplete-checkpoint-6-1700000000"]
 
 
-@pytest.fixture
-def warnings_logged():
-    """WARNING lines of the llmtuner loggers (they do not propagate to pytest's caplog)."""
-    import logging
-
-    lines: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logging.getLogger("llmtuner").addHandler(handler)
-    yield lines
-    logging.getLogger("llmtuner").removeHandler(handler)
-
-
 def _recorded_run(tmp_path, **settings):
     """A checkpoint whose llmtuner_args.json records a run made with `settings`."""
     from llmtuner.hparams import parse_train_args

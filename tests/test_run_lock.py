@@ -2,7 +2,6 @@
 anything loads, naming the holder; a lock left by a killed process is taken over; only rank 0 locks."""
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -14,17 +13,6 @@ from conftest import ROOT
 from run_helpers import StalledRun, cli, logged_losses, sft_args, write_qa_dataset
 
 from llmtuner.extras.run_lock import LOCK_NAME, FolderBusyError, lock_path, run_lock
-
-
-@pytest.fixture
-def warnings_logged():
-    """WARNING lines of the llmtuner loggers (they do not propagate to pytest's caplog)."""
-    lines: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logging.getLogger("llmtuner").addHandler(handler)
-    yield lines
-    logging.getLogger("llmtuner").removeHandler(handler)
 
 
 @pytest.fixture
