@@ -20,6 +20,9 @@ commands:
   preview     show processed samples (masked part marked) and data statistics, without training
   eval        score a model (or a predictions file) on clinical QA, exam questions or held-out text
   export      merge LoRA adapters into the base and write a verified release (safetensors, tokenizer, model card)
+  chat        talk to a model (base, adapters or a release) in the terminal, answers streamed
+  infer       generate answers for a dataset or a file of prompts into JSONL (batched, resumable)
+  api         serve an OpenAI-compatible HTTP API (127.0.0.1 and an API key by default)
   templates   list the chat templates; `templates check --template NAME --tokenizer DIR` compares one with the
               model's own chat template token for token (exit code 0 only when they match)
   check-data  find duplicates in training data and evaluation items it contains (contamination); ids, not text
@@ -91,6 +94,33 @@ def cmd_export(argv: list[str]) -> None:
     from .export import run_export
 
     run_export(args)
+
+
+def cmd_chat(argv: list[str]) -> None:
+    from .hparams.serve_parser import parse_serve_args
+
+    config = parse_serve_args("chat", argv)
+    from .serve.chat import run_chat
+
+    run_chat(config)
+
+
+def cmd_infer(argv: list[str]) -> None:
+    from .hparams.serve_parser import parse_serve_args
+
+    config = parse_serve_args("infer", argv)
+    from .serve.infer import run_infer
+
+    run_infer(config)
+
+
+def cmd_api(argv: list[str]) -> None:
+    from .hparams.serve_parser import parse_serve_args
+
+    config = parse_serve_args("api", argv)
+    from .serve.api import run_api
+
+    run_api(config)
 
 
 def cmd_templates(argv: list[str]) -> None:
@@ -169,12 +199,17 @@ COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "preview": cmd_preview,
     "eval": cmd_eval,
     "export": cmd_export,
+    "chat": cmd_chat,
+    "infer": cmd_infer,
+    "api": cmd_api,
     "templates": cmd_templates,
     "check-data": cmd_check_data,
     "deidentify": cmd_deidentify,
     "build-tiny": cmd_build_tiny,
     "version": lambda argv: print(__version__),
 }
+
+
 def _help_text(command: str) -> str:
     """`llmtuner COMMAND --help`: every argument of the command, from the dataclasses (no heavy imports)."""
     from . import hparams
@@ -183,10 +218,15 @@ def _help_text(command: str) -> str:
         return hparams.format_eval_help()
     if command == "export":
         return hparams.format_export_help()
+    if command in SERVE_COMMANDS:
+        from .hparams.serve_parser import format_serve_help
+
+        return format_serve_help(command)
     return hparams.format_train_help(command)
 
 
-HELP_COMMANDS = ("train", "preview", "eval", "export")
+SERVE_COMMANDS = ("chat", "infer", "api")
+HELP_COMMANDS = ("train", "preview", "eval", "export", *SERVE_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

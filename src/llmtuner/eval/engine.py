@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ..data.template import Template
 from ..extras.errors import ConfigError
-from ..hparams import EvalConfig
+from ..hparams import EvalConfig, ServeConfig
 from .tokenizer import load_tokenizer_and_template
 
 
@@ -35,8 +35,9 @@ class InferenceEngine(Protocol):
         ...
 
 
-def load_for_eval(args: EvalConfig) -> tuple[Any, Any, Template | None]:
-    """(model, tokenizer, template): base + adapters merged, eval mode, on the GPU when there is one."""
+def load_for_eval(args: EvalConfig | ServeConfig) -> tuple[Any, Any, Template | None]:
+    """(model, tokenizer, template): base + adapters merged, eval mode, on the GPU when there is one.
+    The serving commands load through here too, so what they answer is what was evaluated."""
     import torch
 
     from ..hparams import FinetuningArguments

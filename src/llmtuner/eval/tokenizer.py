@@ -1,12 +1,13 @@
-"""The evaluator's tokenizer and chat template, shared by both engines (hf and vllm), so both render the same prompts."""
+"""The evaluator's tokenizer and chat template, shared by both engines (hf and vllm) and by the serving commands,
+so every one of them renders the same prompts."""
 
 from typing import Any
 
 from ..data.template import Template
-from ..hparams import EvalConfig
+from ..hparams import EvalConfig, ServeConfig
 
 
-def load_tokenizer_and_template(args: EvalConfig) -> tuple[Any, Template | None]:
+def load_tokenizer_and_template(args: EvalConfig | ServeConfig) -> tuple[Any, Template | None]:
     """The tokenizer with the template's fixes; the model/template mismatch check runs here, before weights load."""
     from ..data.template_registry import get_template
     from ..model.loader import load_tokenizer

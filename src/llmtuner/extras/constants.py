@@ -25,3 +25,7 @@ CHATML_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 RUN_RECORD = "llmtuner_args.json"
 """Written by `llmtuner train` beside the model and in every checkpoint: the arguments that made it (base, data,
 template, finetuning type); export and evaluation read the template and QLoRA settings from it."""
+
+RELEASE_INFO = "export_info.json"
+"""Written into every release by `llmtuner export` (its facts: template, adapters, verification); marks a folder that
+`--overwrite` may replace, and tells the serving commands which template the release was made with."""

@@ -13,6 +13,7 @@ from .export_args import ExportArguments
 from .finetuning_args import FinetuningArguments
 from .generating_args import GeneratingArguments
 from .model_args import ModelArguments
+from .serve_args import ApiArguments, InferArguments, ServingArguments
 
 
 @dataclass
@@ -45,4 +46,18 @@ class ExportConfig:
 
     model: ModelArguments
     export: ExportArguments
+    config_file: str | None = None
+
+
+@dataclass
+class ServeConfig:
+    """`llmtuner chat`, `infer` and `api`: `api` is set for the server, `infer` for batch inference."""
+
+    model: ModelArguments
+    data: DataArguments
+    generating: GeneratingArguments
+    serving: ServingArguments
+    api: ApiArguments | None = None
+    infer: InferArguments | None = None
+    command: str = "chat"
     config_file: str | None = None

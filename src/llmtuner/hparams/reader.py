@@ -58,6 +58,11 @@ def read_config_file(path: str) -> dict[str, Any]:
     return data
 
 
+class RepeatedFlag(list):
+    """The values of a flag given more than once on the command line. A field whose metadata says `repeatable`
+    (`--api_key A --api_key B`) takes them all; any other key takes the last, as launchers rely on."""
+
+
 def split_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     """`[CONFIG] --key value --key=value --flag` -> (config path, {key: raw value})."""
     config_file = None
@@ -84,7 +89,11 @@ def split_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
                 index += 1
             else:
                 value = "true"  # a bare --flag switches a boolean on
-        overrides[key] = value
+        if key in overrides:  # the last one wins (launchers append the user's flags), except for `repeatable` fields
+            previous = overrides[key]
+            overrides[key] = RepeatedFlag([*(previous if isinstance(previous, RepeatedFlag) else [previous]), value])
+        else:
+            overrides[key] = value
         index += 1
     return config_file, overrides
 
@@ -119,7 +128,9 @@ def _is_null(value: Any, can_be_text: bool) -> bool:
 
 def _coerce_list(value: Any, item_type: Any, key: str, origin: str) -> list[Any] | None:
     """A YAML list, or "a,b", "a, b", "a,b," -> [a, b]; an empty value -> None."""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, RepeatedFlag):
+        raw = [part for item in value for part in str(item).split(",")]
+    elif isinstance(value, (list, tuple)):
         raw = list(value)
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
         raw = str(value).split(",")
@@ -220,7 +231,10 @@ def assign_to_groups(
         raise ConfigError("Unknown config key" + ("s" if len(problems) > 1 else "") + ":\n  " + "\n  ".join(problems))
     values: dict[type, dict[str, Any]] = {cls: {} for cls in groups}
     rest: dict[str, tuple[Any, str]] = {}
+    repeatable = {item.name for cls in groups for item in dataclasses.fields(cls) if item.metadata.get("repeatable")}
     for key, (value, origin) in sources.items():
+        if isinstance(value, RepeatedFlag) and key not in repeatable:
+            value = value[-1]
         if key in owner:
             values[owner[key]][key] = coerce(value, hints[owner[key]][key], key, origin)
         else:
