@@ -332,3 +332,72 @@ def test_rope_scaling_reaches_the_model_config(tiny_model_dir, tiny_tokenizer, k
     rope = model.config.rope_parameters
     assert rope["rope_type"] == kind and rope["factor"] == factor
     assert (rope.get("original_max_position_embeddings") == 2048) == (kind == "yarn")
+
+
+@pytest.fixture
+def not_lora_adapters(tmp_path, tiny_model_dir):
+    """Folders a user may mistake for a LoRA adapter, with the words the error must use for each."""
+    import json
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    (prefix / "adapter_config.json").write_text(json.dumps({"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 20}))
+    return [(empty, "is empty, so it is not a LoRA adapter folder"),
+            (tiny_model_dir, "holds a whole model (config.json) but no adapter_config.json"),
+            (prefix, "is a PREFIX_TUNING adapter (peft_type in adapter_config.json); only LoRA adapters")]
+
+
+@pytest.fixture
+def no_weights_load(monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loaded before the adapter folder was checked")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", refuse)
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "export"])
+def test_a_folder_that_is_no_lora_adapter_is_one_error_line_before_anything_loads(
+        command, not_lora_adapters, tmp_path, capsys, no_weights_load):
+    from run_helpers import sft_args
+
+    from llmtuner.cli import main
+
+    for folder, words in not_lora_adapters:
+        out = tmp_path / f"out-{command}"
+        argv = {
+            "train": ["train", *sft_args(tmp_path / "data", out, adapter_name_or_path=str(folder))],
+            "eval": ["eval", "--model_name_or_path", "embedded", "--adapter_name_or_path", str(folder), "--template",
+                     "shuzhiqihuang", "--eval_dataset", "qa", "--output_dir", str(out)],
+            "export": ["export", "--model_name_or_path", "embedded", "--adapter_name_or_path", str(folder), "--template",
+                       "shuzhiqihuang", "--export_dir", str(out)],
+        }[command]
+        assert main(argv) == 2, folder
+        err = capsys.readouterr().err
+        assert f"adapter_name_or_path {folder}" in err and words in err and "Traceback" not in err
+        assert "model_name_or_path" in err or "checkpoint-N" in err or "finetuning_type: lora" in err  # the fix
+
+
+def test_a_missing_adapter_stops_training_before_the_tokenizer_and_weights_load(tmp_path, capsys, no_weights_load):
+    from run_helpers import sft_args, write_qa_dataset
+
+    from llmtuner.cli import main
+
+    data = write_qa_dataset(tmp_path / "data", samples=4)
+    missing = tmp_path / "saves" / "typo"
+    assert main(["train", *sft_args(data, tmp_path / "out", adapter_name_or_path=str(missing))]) == 2
+    err = capsys.readouterr().err
+    assert f"adapter_name_or_path {missing} does not exist" in err and "checkpoint-N" in err and "Traceback" not in err
+
+
+def test_an_adapter_saved_without_weights_is_refused_before_peft_loads_it(tiny_model_dir, tmp_path):
+    folder = tmp_path / "partial"
+    _trained_adapter(tiny_model_dir, folder)
+    (folder / "adapter_model.safetensors").unlink()
+    with pytest.raises(ConfigError, match=r"has adapter_config.json but no adapter_model.safetensors or adapter_model.bin"):
+        init_adapter(load(tiny_model_dir), ModelArguments(adapter_name_or_path=[str(folder)]),
+                     FinetuningArguments(finetuning_type="lora"), is_trainable=False)

@@ -220,3 +220,81 @@ def test_deidentify_scrubs_before_tokenisation_and_counts(tmp_path):
     assert train[1]["_pii"]["record_number"] == 1 and train[1]["_pii"]["name"] == 0
     plain = load(tmp_path, dataset=["qa"])["train"]
     assert "_pii" not in plain.column_names and "张三" in plain[0]["_messages"][0]["content"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "jsonl"])
+def test_a_mapped_column_the_file_lacks_names_dataset_file_column_the_columns_there_and_the_fix(tmp_path, kind, warnings_logged):
+    rows = [{"question": "q1", "answer": "a1"}, {"question": "q2", "answer": "a2"}]
+    if kind == "csv":
+        (tmp_path / "d.csv").write_text("question,answer\nq1,a1\nq2,a2\n", encoding="utf-8")
+    elif kind == "json":
+        (tmp_path / "d.json").write_text(json.dumps(rows))
+    else:
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    # "Answer" for "answer": before this check every sample silently lost its answer and was dropped
+    write_registry(tmp_path, {"qa_csv": {"file_name": f"d.{kind}", "columns": {"prompt": "question", "response": "Answer"}}})
+    with pytest.raises(DataError) as error:
+        load(tmp_path, dataset=["qa_csv"])
+    message = str(error.value)
+    assert "Dataset 'qa_csv'" in message and str(tmp_path / f"d.{kind}") in message
+    assert "no column 'Answer' (response)" in message and "its columns are ['answer', 'question']" in message
+    assert '"columns": {"response": "<one of the columns above>"}' in message and "case-sensitive" in message
+    # an optional column (LLaMA-Factory entries often map "query": "input" for files without it) is a warning...
+    write_registry(tmp_path, {"qa_csv": {"file_name": f"d.{kind}", "columns": {"prompt": "question", "query": "context",
+                                                                              "response": "answer"}}})
+    assert len(load(tmp_path, dataset=["qa_csv"])["train"]) == 2
+    assert any("maps query to 'context', but the file has no such column" in line for line in warnings_logged)
+    with pytest.raises(DataError, match=r"no column 'context' \(query\)"):  # ... and an error with strict_data
+        load(tmp_path, dataset=["qa_csv"], strict_data=True)
+
+
+def test_rows_of_another_format_and_empty_cells_are_dropped_at_load_with_counts_or_refused(tmp_path, warnings_logged):
+    rows = [{"instruction": "病人头痛", "output": "a0"},
+            {"conversations": [{"from": "human", "value": "病人发热"}, {"from": "gpt", "value": "a1"}]},
+            {"output": "a2"}, {"instruction": "q3", "output": "a3"}]
+    (tmp_path / "mixed.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "cells.csv").write_text("instruction,output\nq0,a0\n,a1\nq2,a2\n", encoding="utf-8")
+    write_registry(tmp_path, {"mixed": {"file_name": "mixed.json"}, "cells": {"file_name": "cells.csv"}})
+    train = load(tmp_path, dataset=["mixed"])["train"]
+    assert [row["_messages"][1]["content"] for row in train] == ["a0", "a3"] and list(train["_row"]) == [0, 3]
+    [warning] = warnings_logged
+    assert warning.startswith("Dataset 'mixed' (") and "2 of 4 samples dropped" in warning
+    assert "1 missing_field (" in warning and "sample 2)" in warning
+    assert "1 other_format (a sample of the other format: the data holds both alpaca and sharegpt columns; sample 1)" in warning
+    assert "病人" not in warning
+    with pytest.raises(DataError, match=r"Dataset 'cells' .*1 of 3 samples dropped: dataset 'cells': 1 missing_field .*sample 1\)"
+                                        r".*strict_data: false"):
+        load(tmp_path, dataset=["cells"], strict_data=True)
+
+
+def test_a_folder_whose_files_have_different_columns_names_the_files_and_their_formats(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
+    turns = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
+    (tmp_path / "parts" / "b.jsonl").write_text(json.dumps({"conversations": turns}) + "\n")
+    write_registry(tmp_path, {"parts": {"file_name": "parts"}})
+    with pytest.raises(DataError) as error:
+        load(tmp_path, dataset=["parts"])
+    message = str(error.value)
+    assert "Dataset 'parts': the files in folder" in message and "different columns" in message
+    assert "a.jsonl: alpaca, columns ['instruction', 'output']" in message and "b.jsonl: sharegpt, columns ['conversations']" in message
+    assert "its own dataset_info.json entry" in message and "DatasetGenerationError" not in message
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("qa.json", r"entry 'bad' is str, not an object: write it as \"bad\": \{\"file_name\""),
+    ({"file_name": "qa.json", "formatting": "alpacca"}, r"formatting 'alpacca' is not one of alpaca, sharegpt, mcq"),
+    ({"file_name": "qa.json", "num_samples": "100"}, r"num_samples must be a positive whole number of samples, got '100'"),
+])
+def test_a_malformed_registry_entry_names_the_entry_and_the_fix(alpaca_dir, entry, expected):
+    write_registry(alpaca_dir, {"bad": entry})
+    with pytest.raises(DataError, match=expected):
+        load(alpaca_dir, dataset=["bad"])
+
+
+def test_a_conversation_that_is_not_a_list_of_turns_names_dataset_sample_and_column(tmp_path):
+    good = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
+    (tmp_path / "c.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({"conversations": "q and a as one string"}) + "\n")
+    write_registry(tmp_path, {"chats": {"file_name": "c.jsonl", "formatting": "sharegpt"}})
+    with pytest.raises(DataError, match=r"Dataset 'chats', sample 1: column 'conversations' holds str, not a list of turns"):
+        load(tmp_path, dataset=["chats"])

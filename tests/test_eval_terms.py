@@ -183,3 +183,45 @@ def test_real_shared_lexicon():
                       "exam": 308, "treatment": 59}
     assert ("小柴胡汤", "formula") in lexicon.extract("予小柴胡汤和解少阳")
     assert ("柴胡", "herb") not in lexicon.extract("予小柴胡汤和解少阳")
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("terms.json", '[\n  {"term": "柴胡", "type": "herb"}\n]\n', r"terms\.json:1: no TAB .*This looks like JSON"),
+    ("terms.csv", "term,type\n柴胡,herb\n", r"terms\.csv:1: no TAB .*This looks like CSV: separate the two columns with a TAB"),
+    ("gbk.txt", "柴胡\therb\n黄芩\therb\n".encode("gbk"), r"gbk\.txt:1: not UTF-8 text .*iconv -f GB18030 -t UTF-8"),
+    ("later.txt", "柴胡\therb\n".encode() + "黄芩\therb\n".encode("gbk"), r"later\.txt:2: not UTF-8 text"),
+    ("sheet.xlsx", b"PK\x03\x04\x00\x00binary", r"sheet\.xlsx is a binary file \(a spreadsheet\?\)"),
+    ("typeless.txt", "柴胡\therb\n黄芩\n", r"typeless\.txt:2: no TAB"),
+])
+def test_an_unreadable_lexicon_is_a_data_error_naming_file_line_and_fix(tmp_path, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(DataError, match=expected):
+        TermLexicon.load([path])
+
+
+def test_a_lexicon_folder_is_refused_when_parsing_and_when_loading(tmp_path):
+    from llmtuner.extras.errors import ConfigError
+    from llmtuner.hparams import parse_eval_args
+
+    with pytest.raises(DataError, match=r"is a folder; give the `term<TAB>type` file\(s\) in it"):
+        TermLexicon.load([tmp_path])
+    with pytest.raises(ConfigError, match=r"term_lexicon .* is a folder: give the `term<TAB>type` file\(s\) in it"):
+        parse_eval_args(["--predictions_file", str(tmp_path / "p.jsonl"), "--output_dir", str(tmp_path / "out"),
+                         "--term_lexicon", str(tmp_path)])
+
+
+def test_eval_with_a_bad_lexicon_is_one_error_line_naming_file_and_line(tmp_path, capsys):
+    import json
+
+    from llmtuner.cli import main
+
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(json.dumps({"question": "头痛", "reference": "柴胡", "prediction": "柴胡"}, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+    lexicon = tmp_path / "terms.csv"
+    lexicon.write_text("柴胡\therb\n黄芩,herb\n", encoding="utf-8")
+    code = main(["eval", "--predictions_file", str(predictions), "--term_lexicon", str(lexicon), "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{lexicon}:2: no TAB" in err and "This looks like CSV" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

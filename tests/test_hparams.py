@@ -271,3 +271,14 @@ def test_non_positive_numbers_are_refused_before_loading(key, value, tmp_path):
     with pytest.raises(ConfigError, match=key):
         parse_train_args(argv)
     parse_train_args(argv[:-2])  # the same config with the default value is accepted
+
+
+def test_strict_data_is_a_training_switch_that_eval_refuses(tmp_path):
+    from llmtuner.hparams import parse_eval_args
+
+    assert parse_train_args([*BASE, "--strict_data", "true"]).data.strict_data is True
+    assert parse_train_args(BASE).data.strict_data is False
+    with pytest.raises(ConfigError, match=r"`strict_data` \(on the command line\) is not an argument of `llmtuner eval`\. "
+                                          r"It only affects training data"):
+        parse_eval_args(["--model_name_or_path", "m", "--template", "qwen", "--eval_dataset", "a",
+                         "--output_dir", str(tmp_path), "--strict_data", "true"])

@@ -10,11 +10,13 @@ from typing import Any
 
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
-from .registry import DatasetAttr
+from .preprocess import KEPT
+from .registry import DEFAULT_COLUMNS, DatasetAttr
 
 Converter = Callable[[dict[str, Any], DatasetAttr, int], tuple[list[dict[str, str]], str | None]]
 
 logger = get_logger(__name__)
+DEFAULT_ROLES = {formatting: tuple(columns) for formatting, columns in DEFAULT_COLUMNS.items()}
 
 
 def _text(value: Any) -> str:
@@ -45,6 +47,10 @@ def convert_sharegpt(row: dict[str, Any], attr: DatasetAttr, index: int) -> tupl
     roles = {attr.tag("user_tag"): "user", attr.tag("assistant_tag"): "assistant", attr.tag("system_tag"): "system"}
     role_tag, content_tag = attr.tag("role_tag"), attr.tag("content_tag")
     turns = row.get(attr.column("messages")) or []
+    if not isinstance(turns, (list, tuple)):
+        raise DataError(f"Dataset {attr.name!r}, sample {index}: column {attr.column('messages')!r} holds "
+                        f"{type(turns).__name__}, not a list of turns (objects with {attr.tag('role_tag')!r} and "
+                        f"{attr.tag('content_tag')!r}). Fix the file, or check `formatting` and `columns` in dataset_info.json.")
     system_column = attr.column("system")
     system = _text(row.get(system_column)) if system_column else ""
     messages: list[dict[str, str]] = []
@@ -92,17 +98,62 @@ def required_columns(attr: DatasetAttr) -> list[str]:
     return [attr.column("prompt")]
 
 
-def check_columns(attr: DatasetAttr, column_names: list[str] | None, where: str) -> None:
-    """A mapped column the data lacks is the commonest registry mistake: name it and the fix."""
+OTHER_FORMAT_COLUMNS = {"alpaca": ("conversations", "messages"), "sharegpt": ("instruction",)}
+"""Columns that mark a row of the other format, when a file mixes alpaca and sharegpt samples."""
+
+
+ESSENTIAL_ROLES = {"alpaca": ("prompt", "response"), "sharegpt": ("messages",)}
+"""Roles every sample needs: mapped to a column the data lacks, they fail (the answer only when mapped explicitly:
+a text corpus has none). Other mapped roles the data lacks (query, system, history) are warned about, or fail with
+strict_data: LLaMA-Factory registries often map `"query": "input"` for files without that column."""
+
+
+def missing_columns(attr: DatasetAttr, column_names: list[str], mapped: bool = True) -> tuple[list, list]:
+    """(essential, optional): (role, column) pairs the data lacks, of the format's required column and (`mapped`)
+    of every column the dataset_info.json entry maps explicitly."""
+    roles = ["messages"] if attr.formatting == "sharegpt" else ["prompt"]
+    if mapped:
+        roles += [role for role, column in attr.columns.items() if isinstance(column, str) and role not in roles
+                  and role in DEFAULT_ROLES.get(attr.formatting, ())]
+    essential: list[tuple[str, str]] = []
+    optional: list[tuple[str, str]] = []
+    for role in roles:
+        if attr.column(role) not in column_names:
+            (essential if role in ESSENTIAL_ROLES.get(attr.formatting, ()) else optional).append((role, attr.column(role)))
+    return essential, optional
+
+
+def check_columns(attr: DatasetAttr, column_names: list[str] | None, where: str, complete: bool = True,
+                  strict: bool = False) -> None:
+    """A mapped column the data lacks is the commonest registry mistake: name it, the columns there, and the fix.
+
+    `complete`: `column_names` are the data's columns (not one streamed record's keys, which may omit optional
+    fields), so the explicitly mapped columns are checked too. `strict` (strict_data): a missing optional column
+    (query, system, history) fails too, instead of a warning.
+    """
     if column_names is None:
         return
-    missing = [column for column in required_columns(attr) if column not in column_names]
+    essential, optional = missing_columns(attr, column_names, mapped=complete)
+    missing = essential + optional if essential or strict else []
     if missing:
+        named = ", ".join(f"{column!r} ({role})" for role, column in missing)
+        explicit = [(role, column) for role, column in missing if role in attr.columns]
+        if explicit:
+            role = explicit[0][0]
+            fix = (f'Correct the name in the entry\'s "columns" (names are case-sensitive), e.g. "columns": {{"{role}": '
+                   f'"<one of the columns above>"}}, or rename the column in the file.')
+        else:
+            fix = ('Map them in dataset_info.json, e.g. "columns": {"prompt": "<your question column>", '
+                   '"response": "<your answer column>"}.')
         raise DataError(
-            f"Dataset {attr.name!r} ({where}) has no column {', '.join(repr(c) for c in missing)} for its "
-            f"{attr.formatting} format; its columns are {sorted(column_names)}. Map them in dataset_info.json, e.g. "
-            f'"columns": {{"prompt": "<your question column>", "response": "<your answer column>"}}.'
+            f"Dataset {attr.name!r} ({where}) has no column {named} for its {attr.formatting} format; its columns "
+            f"are {sorted(column_names)}. {fix}"
         )
+    if optional:
+        logger.warning("Dataset %r (%s): its dataset_info.json entry maps %s, but the file has no such column (its columns: "
+                       "%s), so samples are read without it. Correct the name or remove the mapping; strict_data: true "
+                       "makes this an error.", attr.name, where,
+                       ", ".join(f"{role} to {column!r}" for role, column in optional), ", ".join(column_names))
     if attr.formatting == "alpaca":  # LLaMA-Factory maps these only when asked; say so instead of dropping quietly
         unmapped = [role for role in ("system", "history") if attr.column(role) is None and role in column_names]
         if unmapped:
@@ -112,16 +163,25 @@ def check_columns(attr: DatasetAttr, column_names: list[str] | None, where: str)
                            attr.name, where, " and ".join(unmapped), mapping)
 
 
+def row_status(row: dict[str, Any], attr: DatasetAttr) -> str:
+    """KEPT, or why the row cannot be a sample: no value where the format needs one (another format's row?)."""
+    if all(row.get(column) is not None for column in required_columns(attr)):
+        return KEPT
+    others = OTHER_FORMAT_COLUMNS.get(attr.formatting, ())
+    return "other_format" if any(row.get(column) is not None for column in others) else "missing_field"
+
+
 def align_batch(
     batch: dict[str, list[Any]], indices: list[int], attr: DatasetAttr, deidentify: bool = False, deidentify_version: str = ""
 ) -> dict[str, list[Any]]:
-    """datasets.map function (batched): rows -> `_messages`, `_system` (and `_pii` counts when scrubbing).
+    """datasets.map function (batched): rows -> `_messages`, `_system` (and `_pii` counts when scrubbing), plus
+    `_origin` / `_row` (dataset name and index, for reports that never show text) and `_drop` (KEPT or a reason).
 
     ``deidentify_version`` is not used here: it is in the map arguments so that the datasets cache key changes
     with the scrubber (data.deidentify.DEIDENTIFY_VERSION).
     """
     convert = FORMATS[attr.formatting]
-    out: dict[str, list[Any]] = {"_messages": [], "_system": []}
+    out: dict[str, list[Any]] = {"_messages": [], "_system": [], "_origin": [], "_row": [], "_drop": []}
     if deidentify:
         from .deidentify import REPLACEMENTS, deidentify_messages, deidentify_text
 
@@ -138,4 +198,7 @@ def align_batch(
             out["_pii"].append({kind: int(counts.get(kind, 0)) for kind in REPLACEMENTS})
         out["_messages"].append(messages)
         out["_system"].append(system)
+        out["_origin"].append(attr.name)
+        out["_row"].append(index)
+        out["_drop"].append(row_status(row, attr))
     return out

@@ -11,8 +11,10 @@ from typing import Any
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
-from .align import align_batch, check_columns
+from .align import OTHER_FORMAT_COLUMNS, align_batch, check_columns
+from .drops import STRICT_OFF, Drops, StreamingGuard, report
 from .encoding import check_encoding, utf8_copy
+from .preprocess import KEPT
 from .registry import FILE_TYPES, DatasetAttr, get_dataset_attrs
 
 logger = get_logger(__name__)
@@ -24,7 +26,14 @@ def aligned_features() -> Any:
     return Features({
         "_messages": List({"role": Value("string"), "content": Value("string")}),
         "_system": Value("string"),
+        "_origin": Value("string"),  # dataset name and index of each sample: reports name samples, never show them
+        "_row": Value("int64"),
+        "_drop": Value("string"),
     })
+
+
+PROVENANCE = ("_origin", "_row")
+"""Aligned columns that say where a sample came from (dataset, index); the tokenised data drops them."""
 
 
 def _data_files(attr: DatasetAttr) -> tuple[str, list[str]]:
@@ -110,6 +119,41 @@ def diagnose_json(files: list[str]) -> None:
             _check_field_types(record, f"line {number}", first_seen, file)
 
 
+def _file_columns(file: str, builder: str) -> list[str]:
+    """A file's columns, as `datasets` would infer them (JSON: every record's keys; CSV: the header)."""
+    text = Path(file).read_text(encoding="utf-8", errors="replace")
+    if builder == "csv":
+        import csv
+
+        return next(csv.reader(text.splitlines()), [])
+    is_array = text.lstrip().startswith("[")
+    records = json.loads(text) if is_array else [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(dict.fromkeys(key for record in records if isinstance(record, dict) for key in record))
+
+
+def _format_of(columns: list[str]) -> str:
+    for formatting, markers in (("sharegpt", OTHER_FORMAT_COLUMNS["alpaca"]), ("alpaca", ("instruction",)), ("text", ("text",))):
+        if any(marker in columns for marker in markers):
+            return formatting
+    return "unknown format"
+
+
+def diagnose_mixed_files(attr: DatasetAttr, builder: str, files: list[str]) -> None:
+    """After `datasets` failed on a folder: files whose columns differ cannot be one table. Name them."""
+    if builder not in ("json", "csv") or len(files) < 2:
+        return
+    by_columns: dict[tuple[str, ...], list[str]] = {}
+    for file in files:
+        by_columns.setdefault(tuple(sorted(_file_columns(file, builder))), []).append(Path(file).name)
+    if len(by_columns) < 2:
+        return
+    groups = "; ".join(f"{', '.join(names[:3])}{' and %d more' % (len(names) - 3) if len(names) > 3 else ''}: "
+                       f"{_format_of(list(columns))}, columns {list(columns)}" for columns, names in by_columns.items())
+    raise DataError(f"Dataset {attr.name!r}: the files in folder {attr.path} have different columns ({groups}). One "
+                    "dataset is one table: give the files the same columns, or put each format in its own folder with "
+                    "its own dataset_info.json entry and list both in `dataset`.")
+
+
 def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None = None) -> Any:
     """One dataset as `datasets` loads it, before alignment."""
     import datasets
@@ -136,6 +180,7 @@ def load_raw(attr: DatasetAttr, data_args: DataArguments, cache_dir: str | None 
             diagnose_json(files)
         elif builder == "csv":
             diagnose_csv(files)
+        diagnose_mixed_files(attr, builder, files)
         if "corresponds to no data" in str(error):  # datasets' way of saying the files hold no rows
             raise DataError(f"Dataset {attr.name!r} ({', '.join(files)}) has no samples. Fill it or drop it from `dataset`.") from None
         raise DataError(f"Dataset {attr.name!r}: could not read {', '.join(files)}: {type(error).__name__}: {error}") from error
@@ -157,15 +202,73 @@ def _subsample(dataset: Any, attr: DatasetAttr, data_args: DataArguments, seed: 
     return dataset
 
 
-def load_aligned(attr: DatasetAttr, data_args: DataArguments, seed: int = 42, cache_dir: str | None = None) -> Any:
-    """Load one dataset and convert it to `_messages` / `_system` (/ `_pii`)."""
+def check_format_guess(attr: DatasetAttr, strict: bool, warn: bool = True) -> None:
+    """A dataset given as a path has its format guessed from its first record: say so, or refuse with strict_data."""
+    if attr.guessed is None:
+        return
+    text = (f"Dataset {attr.name} is given as a path, so its format is guessed: {attr.guessed}. To state it, "
+            f'register the file in dataset_info.json, e.g. "my_data": {{"file_name": "{Path(attr.path).name}", '
+            f'"formatting": "{attr.formatting}"}}, and use `dataset: my_data`')
+    if strict:
+        raise DataError(f"{text}. strict_data is on, so a format is never guessed: register the file, or set "
+                        "strict_data: false to accept the guess (with a warning).")
+    if warn:
+        logger.warning("%s.", text)
+
+
+def check_response_column(attr: DatasetAttr, column_names: list[str], samples: int | None, strict: bool) -> None:
+    """SFT learns the answers: an alpaca dataset without its answer column would have every sample dropped."""
+    column = attr.column("response")
+    if attr.formatting != "alpaca" or not column or column in column_names:
+        return
+    count = f"all {samples}" if samples is not None else "all"
+    text = (f"Dataset {attr.name!r} ({attr.path}) has no answer column {column!r} (its columns: "
+            f"{', '.join(column_names)}), so SFT drops {count} of its samples (no_response). Map the answer column in "
+            'its dataset_info.json entry, e.g. "columns": {"response": "<your answer column>"}; a text corpus '
+            "belongs to stage pt")
+    if strict:
+        raise DataError(f"{text}. strict_data is on: fix the entry or the file, or {STRICT_OFF}.")
+    logger.warning("%s.", text)
+
+
+def drop_unusable_rows(dataset: Any, attr: DatasetAttr, data_args: DataArguments) -> Any:
+    """Rows without the value their format needs (an empty cell, a record of the other format): counted by
+    reason and left out (WARNING), or refused with strict_data. Streamed data is checked as it is read."""
+    if data_args.streaming:
+        guard = StreamingGuard(f"Dataset {attr.name!r}", data_args.strict_data)
+        return dataset.filter(guard, input_columns=["_drop", "_origin", "_row"]).remove_columns("_drop")
+    import numpy as np
+    import pyarrow.compute as pc
+
+    column = dataset.data.column("_drop")  # a fresh table after map: positions are rows
+    kept = pc.equal(column, KEPT).to_numpy(zero_copy_only=False)
+    if not kept.all():
+        bad = np.flatnonzero(~kept).tolist()
+        drops = Drops()
+        for index, status in zip(bad, column.take(bad).to_pylist()):
+            drops.add(attr.name, status, index)
+        report(drops, f"Dataset {attr.name!r} ({attr.path})", len(dataset), data_args.strict_data)
+        dataset = dataset.select(np.flatnonzero(kept).tolist())
+    return dataset.remove_columns("_drop")
+
+
+def load_aligned(attr: DatasetAttr, data_args: DataArguments, seed: int = 42, cache_dir: str | None = None,
+                 stage: str | None = None) -> Any:
+    """Load one dataset and convert it to `_messages` / `_system` / `_origin` / `_row` (/ `_pii`).
+
+    `stage` "sft" also checks that an alpaca dataset has its answer column (None: not known, not checked).
+    """
     from datasets import Value
 
+    check_format_guess(attr, data_args.strict_data)
     dataset = load_raw(attr, data_args, cache_dir)
     column_names = dataset.column_names
+    complete = column_names is not None
     if column_names is None:  # streaming without known features: look at the first sample
         column_names = list(next(iter(dataset)).keys())
-    check_columns(attr, column_names, attr.path)
+    check_columns(attr, column_names, attr.path, complete=complete, strict=data_args.strict_data)
+    if stage == "sft":
+        check_response_column(attr, column_names, None if data_args.streaming else len(dataset), data_args.strict_data)
     dataset = _subsample(dataset, attr, data_args, seed)
     features = aligned_features()
     fn_kwargs: dict[str, Any] = {"attr": attr, "deidentify": data_args.deidentify}
@@ -179,10 +282,11 @@ def load_aligned(attr: DatasetAttr, data_args: DataArguments, seed: int = 42, ca
     if not data_args.streaming:
         kwargs = {"num_proc": data_args.preprocessing_num_workers, "load_from_cache_file": not data_args.overwrite_cache,
                   "desc": f"Aligning {attr.name}"}
-    return dataset.map(
+    dataset = dataset.map(
         align_batch, batched=True, with_indices=True, remove_columns=column_names, features=features,
         fn_kwargs=fn_kwargs, **kwargs,
     )
+    return drop_unusable_rows(dataset, attr, data_args)
 
 
 def mix(datasets_list: list[Any], data_args: DataArguments, seed: int) -> Any:
@@ -197,13 +301,14 @@ def mix(datasets_list: list[Any], data_args: DataArguments, seed: int) -> Any:
     return datasets.interleave_datasets(datasets_list, probabilities=probabilities, seed=seed, stopping_strategy=stopping)
 
 
-def load_datasets(data_args: DataArguments, seed: int = 42, cache_dir: str | None = None) -> dict[str, Any]:
-    """{"train": ..., "eval": ...} of aligned samples, mixed and split as the arguments say."""
+def load_datasets(data_args: DataArguments, seed: int = 42, cache_dir: str | None = None,
+                  stage: str | None = None) -> dict[str, Any]:
+    """{"train": ..., "eval": ...} of aligned samples, mixed and split as the arguments say (`stage`: load_aligned)."""
     splits: dict[str, Any] = {}
     for split, names in (("train", data_args.dataset), ("eval", data_args.eval_dataset)):
         attrs = get_dataset_attrs(names, data_args.dataset_dir)
         if attrs:
-            splits[split] = mix([load_aligned(attr, data_args, seed, cache_dir) for attr in attrs], data_args, seed)
+            splits[split] = mix([load_aligned(attr, data_args, seed, cache_dir, stage) for attr in attrs], data_args, seed)
     if data_args.val_size and "train" in splits:
         train = splits["train"]
         if data_args.streaming:

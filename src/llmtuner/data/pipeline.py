@@ -2,7 +2,8 @@
 
 Returns token-id datasets ready for a collator, and statistics a user can check before a GPU hour
 is spent: samples kept and dropped (by reason), truncation, token-length percentiles, identifiers
-scrubbed, padding waste. Statistics never include sample text.
+scrubbed, padding waste. Statistics never include sample text. Dropped samples are reported at WARNING
+per dataset and reason with a few sample indices (`data.drops`); `strict_data` makes any drop an error.
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from typing import Any
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
-from .loader import load_datasets
+from . import drops
+from .loader import PROVENANCE, check_format_guess, load_datasets
 from .preprocess import DROP_REASONS, KEPT, generation_batch, pack_batch, pt_batch, sft_batch
 from .template import Template
 from .template_registry import get_template
@@ -68,7 +70,8 @@ def padding_fraction(lengths: list[int], batch_size: int, seed: int = 0) -> floa
 def _lengths(dataset: Any) -> list[int]:
     import pyarrow.compute as pc
 
-    return pc.list_value_length(dataset.data.column("input_ids")).to_pylist()
+    # through the arrow format, not `dataset.data`: after a filter that table still holds the dropped rows
+    return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()
 
 
 def _pii_counts(dataset: Any) -> dict[str, int]:
@@ -85,11 +88,13 @@ def _map_kwargs(data_args: DataArguments, description: str) -> dict[str, Any]:
 
 
 def check_data_arguments(data_args: DataArguments, stage: str) -> None:
-    """Resolve dataset and template names now, so a typo fails before any tokenizer or model is loaded."""
+    """Resolve dataset and template names now, so a typo fails before any tokenizer or model is loaded
+    (and, with strict_data, a dataset whose format would be guessed)."""
     from .registry import get_dataset_attrs
 
-    get_dataset_attrs(data_args.dataset, data_args.dataset_dir)
-    get_dataset_attrs(data_args.eval_dataset, data_args.dataset_dir)
+    for names in (data_args.dataset, data_args.eval_dataset):
+        for attr in get_dataset_attrs(names, data_args.dataset_dir):
+            check_format_guess(attr, data_args.strict_data, warn=False)  # the warning comes when the data loads
     if stage == "sft":
         get_template(data_args.template or "")
 
@@ -109,9 +114,9 @@ def prepare_datasets(
     if stage == "pt" and tokenizer.eos_token is None:
         raise DataError("PT appends EOS after every document, but this tokenizer has no eos_token. Set one (e.g. via template).")
     prepared = PreparedData()
-    for split, dataset in load_datasets(data_args, seed, cache_dir).items():
+    for split, dataset in load_datasets(data_args, seed, cache_dir, stage=stage).items():
         stats = SplitStats(split)
-        aligned_columns = list(dataset.column_names or ["_messages", "_system"] + (["_pii"] if data_args.deidentify else []))
+        aligned_columns = list(dataset.column_names or ["_messages", "_system", *PROVENANCE] + (["_pii"] if data_args.deidentify else []))
         if data_args.deidentify and not data_args.streaming:
             stats.pii = _pii_counts(dataset)
         if stage == "pt":
@@ -134,16 +139,22 @@ def prepare_datasets(
                 "train_on_prompt": data_args.train_on_prompt, "mask_history": data_args.mask_history,
                 "enable_thinking": data_args.enable_thinking, "default_system": data_args.default_system,
             }
-            dataset = dataset.map(sft_batch, batched=True, remove_columns=aligned_columns, fn_kwargs=fn_kwargs,
+            # provenance passes through (one row out per row in) so that drops name their dataset and index
+            dataset = dataset.map(sft_batch, batched=True, fn_kwargs=fn_kwargs,
+                                  remove_columns=[column for column in aligned_columns if column not in PROVENANCE],
                                   **_map_kwargs(data_args, f"Tokenizing {split} (sft)"))
-            if not data_args.streaming:
+            if data_args.streaming:
+                guard = drops.StreamingGuard(f"The {split} data", data_args.strict_data)
+                dataset = dataset.filter(guard, input_columns=["_status", *PROVENANCE])
+            else:
                 statuses = dataset.data.column("_status").to_pylist()
                 stats.samples = len(statuses)
                 stats.kept = statuses.count(KEPT)
                 stats.dropped = {reason: statuses.count(reason) for reason in DROP_REASONS if reason in statuses}
                 stats.truncated = sum(dataset.data.column("_truncated").to_pylist())
-            dataset = dataset.filter(lambda status: status == KEPT, input_columns="_status", **_map_kwargs(data_args, "Dropping"))
-            dataset = dataset.remove_columns(["_status", "_truncated"])
+                drops.report(drops.collect(statuses, dataset.data), f"The {split} data", stats.samples, data_args.strict_data)
+                dataset = dataset.filter(lambda status: status == KEPT, input_columns="_status", **_map_kwargs(data_args, "Dropping"))
+            dataset = dataset.remove_columns(["_status", "_truncated", *PROVENANCE])
             if not data_args.streaming:
                 stats.lengths = _lengths(dataset)
             if data_args.packing and split == "train":

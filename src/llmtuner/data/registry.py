@@ -15,6 +15,7 @@ from ..extras.errors import ConfigError, DataError
 
 FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text", ".arrow": "arrow"}
 TRAINING_FORMATS = ("alpaca", "sharegpt")
+KNOWN_FORMATS = (*TRAINING_FORMATS, "mcq")
 
 DEFAULT_COLUMNS = {
     "alpaca": {"prompt": "instruction", "query": "input", "response": "output", "system": None, "history": None},
@@ -38,6 +39,8 @@ class DatasetAttr:
     columns: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None  # of local files; None: UTF-8 (checked before loading, data/encoding.py)
+    guessed: str | None = None
+    """How the format was guessed, for a dataset given as a path (None: the registry entry states it)."""
 
     def column(self, role: str) -> Any:
         return self.columns.get(role, DEFAULT_COLUMNS.get(self.formatting, {}).get(role))
@@ -61,6 +64,9 @@ def read_dataset_info(dataset_dir: str) -> dict[str, dict[str, Any]]:
 
 def _attr_from_entry(name: str, entry: dict[str, Any], dataset_dir: str) -> DatasetAttr:
     where = f"{Path(dataset_dir) / DATASET_INFO_NAME} entry {name!r}"
+    if not isinstance(entry, dict):
+        raise DataError(f'{where} is {type(entry).__name__}, not an object: write it as "{name}": {{"file_name": '
+                        '"<file under dataset_dir>"} (plus "formatting", "columns" as needed).')
     if "file_name" in entry:
         source, path = "file", str(Path(dataset_dir) / entry["file_name"])
     elif "hf_hub_url" in entry:
@@ -72,36 +78,50 @@ def _attr_from_entry(name: str, entry: dict[str, Any], dataset_dir: str) -> Data
     tags = entry.get("tags") or {}
     if not isinstance(columns, dict) or not isinstance(tags, dict):
         raise DataError(f"{where}: `columns` and `tags` must be JSON objects.")
+    formatting = entry.get("formatting", "alpaca")
+    if formatting not in KNOWN_FORMATS:
+        raise DataError(f"{where}: formatting {formatting!r} is not one of {', '.join(KNOWN_FORMATS)} (alpaca and sharegpt "
+                        "train; mcq is for exam evaluation). Fix the entry's `formatting`.")
+    num_samples = entry.get("num_samples")
+    if num_samples is not None and (not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0):
+        raise DataError(f"{where}: num_samples must be a positive whole number of samples, got {num_samples!r}.")
     return DatasetAttr(
-        name=name, source=source, path=path, formatting=entry.get("formatting", "alpaca"),
-        split=entry.get("split", "train"), subset=entry.get("subset"), num_samples=entry.get("num_samples"),
+        name=name, source=source, path=path, formatting=formatting,
+        split=entry.get("split", "train"), subset=entry.get("subset"), num_samples=num_samples,
         columns=columns, tags=tags, encoding=entry.get("encoding"),
     )
 
 
 def _attr_from_path(path: Path) -> DatasetAttr:
-    """A dataset given as a path: alpaca or sharegpt, told apart by its first record's keys."""
+    """A dataset given as a path: alpaca or sharegpt, told apart by its first record's keys (`guessed` says how)."""
     formatting = "alpaca"
     first = path if path.is_file() else next((p for p in sorted(path.rglob("*")) if p.suffix in FILE_TYPES), None)
+    name = str(path)
     if first is not None and first.suffix in (".json", ".jsonl"):
         with first.open(encoding="utf-8", errors="replace") as handle:  # only sniffs keys; the encoding is checked on load
             head = handle.read(4096)
+        sniffed = f"from the keys in the first 4 kB of {first.name}"
         if '"options"' in head and '"question"' in head:
-            return DatasetAttr(name=str(path), source="file", path=str(path), formatting="mcq")
+            return DatasetAttr(name=name, source="file", path=name, formatting="mcq", guessed=f"mcq ({sniffed})")
         if '"conversations"' in head or '"messages"' in head:
             formatting = "sharegpt"
             if '"messages"' in head and '"conversations"' not in head:
-                return DatasetAttr(name=str(path), source="file", path=str(path), formatting=formatting,
+                return DatasetAttr(name=name, source="file", path=name, formatting=formatting,
                                    columns={"messages": "messages"},
-                                   tags={"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"})
+                                   tags={"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+                                   guessed=f"sharegpt with OpenAI-style messages/role/content ({sniffed})")
         elif '"text"' in head and '"instruction"' not in head:
-            return DatasetAttr(name=str(path), source="file", path=str(path), columns={"prompt": "text"})
-    if first is not None and first.suffix == ".txt":
-        return DatasetAttr(name=str(path), source="file", path=str(path), columns={"prompt": "text"})
+            return DatasetAttr(name=name, source="file", path=name, columns={"prompt": "text"},
+                               guessed=f"a text corpus, column `text` ({sniffed})")
+        guess = f"{formatting} ({sniffed})"
+    elif first is not None and first.suffix == ".txt":
+        return DatasetAttr(name=name, source="file", path=name, columns={"prompt": "text"})  # a .txt is text: no guess
+    else:
+        guess = f"alpaca (the default; {first.name if first is not None else 'the path'} was not sniffed)"
     columns = {}
     if formatting == "alpaca" and first is not None and first.suffix in (".json", ".jsonl"):
         columns = {role: role for role in ("system", "history") if f'"{role}"' in head}  # used when the file has them
-    return DatasetAttr(name=str(path), source="file", path=str(path), formatting=formatting, columns=columns)
+    return DatasetAttr(name=name, source="file", path=name, formatting=formatting, columns=columns, guessed=guess)
 
 
 def get_dataset_attrs(

@@ -123,14 +123,43 @@ class TermLexicon:
         return [(term, kind) for term, kind, _, _ in self.spans(text)]
 
 
-def _read(path: Path, terms: dict[str, str], untyped: set[str]) -> tuple[int, Counter]:
-    """Add one file's lines to ``terms`` / ``untyped``; returns (typed lines, Counter of other types)."""
+def _read_text(path: Path) -> str:
+    """A lexicon file's text, or a DataError naming the file (and line) and the fix."""
+    if path.is_dir():
+        raise DataError(f"Term lexicon {path} is a folder; give the `term<TAB>type` file(s) in it, comma-separated, "
+                        f"e.g. {path / 'medical_terms.txt'}.")
     if not path.is_file():
         raise DataError(f"Term lexicon not found: {path}. Give existing `term<TAB>type` files, e.g. {DEFAULT_LEXICON}.")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"Term lexicon {path} could not be read ({error.strerror}). Check its permissions.") from None
+    if b"\0" in raw[:8192]:
+        raise DataError(f"Term lexicon {path} is a binary file (a spreadsheet?), not text. Save it as UTF-8 text with "
+                        "one `term<TAB>type` line per term (in Excel: Save As \"Unicode Text\", then convert to UTF-8).")
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error}). Convert it, e.g. `iconv -f GB18030 -t UTF-8`.") from error
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {error.start}). Convert the file, e.g. "
+                        f"`iconv -f GB18030 -t UTF-8 {path} > {path.with_suffix('.utf8' + path.suffix)}`.") from None
+
+
+def _format_hint(path: Path, line: str) -> str:
+    """What a JSON or CSV file given as a lexicon should become."""
+    stripped = line.lstrip()
+    if path.suffix.lower() in (".json", ".jsonl") or stripped.startswith(("{", "[")):
+        return (" This looks like JSON: a lexicon is a plain text file, one `term<TAB>type` line per term "
+                "(convert it, e.g. with jq -r '.[] | \"\\(.term)\\t\\(.type)\"').")
+    if path.suffix.lower() == ".csv" or "," in line:
+        return (" This looks like CSV: separate the two columns with a TAB and drop the header "
+                "(e.g. pandas `to_csv(path, sep='\\t', header=False, index=False)`).")
+    return ""
+
+
+def _read(path: Path, terms: dict[str, str], untyped: set[str]) -> tuple[int, Counter]:
+    """Add one file's lines to ``terms`` / ``untyped``; returns (typed lines, Counter of other types)."""
+    text = _read_text(path)
     kept, dropped = 0, Counter()
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -146,7 +175,8 @@ def _read(path: Path, terms: dict[str, str], untyped: set[str]) -> tuple[int, Co
                 problem = "an empty term" if not term else "an empty type"
             shown = line if len(line) <= 60 else line[:57] + "..."
             raise DataError(f"{path}:{number}: {problem} in line {shown!r}. Expected `term<TAB>type` with type one of "
-                            f"{', '.join(TERM_TYPES)} (other types are skipped); fix the line or comment it out with `#`.")
+                            f"{', '.join(TERM_TYPES)} (other types are skipped); fix the line or comment it out with `#`."
+                            + _format_hint(path, line))
         if kind in TERM_TYPES:
             terms[term] = kind
             kept += 1

@@ -17,12 +17,12 @@ from ..extras.constants import RUN_RECORD
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import ExportConfig
+from ..hparams.checks import ADAPTER_WEIGHTS, check_adapter_folders
 from .provenance import read_run_record
 from .publish import check_target
 
 logger = get_logger(__name__)
 
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
@@ -121,22 +121,14 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _read_adapter(path_text: str) -> AdapterInfo:
+    """One adapter folder, checked as training and evaluation check it (hparams.checks.check_adapter_folders)."""
+    problems: list[str] = []
+    check_adapter_folders([path_text], problems, complete=True)
+    if problems:
+        raise ConfigError(" ".join(problems))
     path = Path(path_text)
-    if not path.is_dir():
-        raise ConfigError(f"Adapter folder {path} does not exist. adapter_name_or_path takes the output_dir of a "
-                          "LoRA training run (or one of its checkpoint-N folders), comma-separated for several.")
-    config_file = path / "adapter_config.json"
-    if not config_file.is_file():
-        raise ConfigError(f"{path} holds no adapter_config.json, so it is not a peft adapter folder. A full or freeze "
-                          "fine-tune is already a whole model: give it as model_name_or_path and no adapter.")
-    config = _read_json(config_file, "adapter config")
-    if config.get("peft_type") != "LORA":
-        raise ConfigError(f"{path} is a {config.get('peft_type')} adapter; only LoRA adapters (incl. DoRA and rsLoRA) "
-                          "can be merged.")
-    weights = next((path / name for name in ADAPTER_WEIGHTS if (path / name).is_file()), None)
-    if weights is None:
-        raise ConfigError(f"{path} has adapter_config.json but no {' or '.join(ADAPTER_WEIGHTS)}: the adapter was "
-                          "not saved completely. Use a checkpoint-N folder or train again.")
+    config = _read_json(path / "adapter_config.json", "adapter config")
+    weights = next(path / name for name in ADAPTER_WEIGHTS if (path / name).is_file())
     return AdapterInfo(path=path, config=config, weights=weights)
 
 

@@ -1,4 +1,5 @@
-"""Checks that more than one command's validator makes (model source, template list and date, DeepSpeed stage).
+"""Checks that more than one command's validator makes (model source, template list and date, DeepSpeed stage,
+adapter folders).
 
 Each validator collects every problem it finds in a list and raises one ConfigError at the end
 (`fail`), so a user fixes a config in one round instead of one error at a time.
@@ -94,3 +95,57 @@ def deepspeed_stage(config: object) -> int | None:
 def largest_lora_rank(adapter_config: dict) -> int:
     """The adapter's largest LoRA rank: `r`, or a larger one in `rank_pattern`."""
     return max([int(adapter_config.get("r", 8)), *map(int, (adapter_config.get("rank_pattern") or {}).values())])
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+ADAPTER_FOLDER_HINT = "Give the output_dir of a LoRA training run or one of its checkpoint-N folders (comma-separated for several)"
+
+
+def check_adapter_folders(paths: list[str] | None, problems: list[str], must_exist: bool = True,
+                          complete: bool = False, key: str = "adapter_name_or_path") -> None:
+    """Every adapter_name_or_path must be a LoRA adapter folder. A full model's folder, an empty folder or a
+    prefix-tuning adapter otherwise fails deep inside peft, after the base weights have loaded.
+
+    `must_exist`: a path that does not exist is a problem (False: left to a later check). `complete`: also the
+    adapter weights and a named peft_type (what loading needs; parsing checks the rest, without reading weights).
+    `key`: how messages name the setting (the serving commands' `adapters NAME`).
+    """
+    for text in paths or []:
+        path, what = Path(text), f"{key} {text}"
+        if not path.exists():
+            if must_exist:
+                problems.append(f"{what} does not exist, so there is no adapter_config.json to read. {ADAPTER_FOLDER_HINT}.")
+            continue
+        if not path.is_dir():
+            problems.append(f"{what} is a file, not a folder: give the folder that holds adapter_config.json.")
+            continue
+        config_file = path / "adapter_config.json"
+        if not config_file.is_file():
+            if (path / "config.json").is_file():
+                problems.append(f"{what} holds a whole model (config.json) but no adapter_config.json: a full or freeze "
+                                "fine-tune is not an adapter. Give it as model_name_or_path and leave adapter_name_or_path out.")
+            else:
+                state = "is empty" if not any(path.iterdir()) else "holds no adapter_config.json"
+                problems.append(f"{what} {state}, so it is not a LoRA adapter folder (no adapter_config.json). {ADAPTER_FOLDER_HINT}.")
+            continue
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            problems.append(f"{config_file} could not be read ({error}): the adapter folder is damaged. Save it again, or "
+                            "use one of the run's checkpoint-N folders.")
+            continue
+        if not isinstance(config, dict):
+            problems.append(f"{config_file} must hold a JSON object (peft's adapter config): the adapter folder is damaged.")
+            continue
+        peft_type = config.get("peft_type")
+        if peft_type is not None and str(peft_type).upper() != "LORA":
+            problems.append(f"{what} is a {peft_type} adapter (peft_type in adapter_config.json); only LoRA adapters "
+                            "(incl. DoRA and rsLoRA) can be trained on, evaluated or merged here. Train a LoRA adapter "
+                            "(finetuning_type: lora), or leave adapter_name_or_path out.")
+            continue
+        if complete and peft_type is None:
+            problems.append(f"{config_file} names no peft_type, so peft cannot load it: the adapter was not saved by "
+                            "peft. Save it again with save_pretrained, or use one of the run's checkpoint-N folders.")
+        if complete and not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
+            problems.append(f"{what} has adapter_config.json but no {' or '.join(ADAPTER_WEIGHTS)}: the adapter was not "
+                            "saved completely. Use one of the run's checkpoint-N folders, or train again.")

@@ -54,6 +54,14 @@ class DataArguments:
         metadata={"help": "Scrub ID, phone, record, WeChat/QQ and passport numbers, names, addresses, dates of birth and "
                           "e-mails before tokenisation (rules and measured recall: README, de-identification)."},
     )
+    strict_data: bool = field(
+        default=False,
+        metadata={"help": "Stop with an error naming the dataset, reason, count and sample indices instead of dropping "
+                          "samples (no answer, empty answer, nothing left after cutoff_len, a row without its question or "
+                          "conversation, an SFT dataset without an answer column), reading a dataset without an optional column "
+                          "(query, system, history) its dataset_info.json entry maps, or guessing the format of a dataset "
+                          "given as a path. Off: samples are dropped and counted per reason, the rest warned about (WARNING)."},
+    )
     template_date_string: str | None = field(
         default=None,
         metadata={"help": "llama3.1/3.2/3.3: the \"Today Date\" of the system header, as DD Mon YYYY (default: the "

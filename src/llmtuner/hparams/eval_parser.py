@@ -15,7 +15,8 @@ EVAL_GROUPS: tuple[type, ...] = (ModelArguments, DataArguments, GeneratingArgume
 # Training-data knobs that mean nothing when scoring; refusing them catches configs copied from training.
 TRAINING_ONLY_DATA = {
     "dataset": "It is a training argument; the evaluator reads `eval_dataset`.",
-    **dict.fromkeys(("mix_strategy", "interleave_probs", "val_size", "packing", "train_on_prompt", "mask_history"),
+    **dict.fromkeys(("mix_strategy", "interleave_probs", "val_size", "packing", "train_on_prompt", "mask_history",
+                     "strict_data"),
                     "It only affects training data."),
 }
 

@@ -7,7 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from .checks import check_model_source, fail, largest_lora_rank, template_list
+from .checks import check_adapter_folders, check_model_source, fail, largest_lora_rank, template_list
 from .config import EvalConfig
 
 
@@ -29,6 +29,7 @@ def validate_eval_config(config: EvalConfig) -> None:
             problems.append("predictions_file is scored without a model: remove model_name_or_path / adapter_name_or_path.")
     else:
         check_model_source(model, problems)
+        check_adapter_folders(model.adapter_name_or_path, problems)  # before the base model's weights load
         if not model.model_name_or_path:
             problems.append("model_name_or_path is missing: the model to evaluate (a folder, or `embedded` for the tiny "
                             "CPU model), or give predictions_file to score existing answers.")
@@ -39,7 +40,9 @@ def validate_eval_config(config: EvalConfig) -> None:
         if ev.infer_backend == "vllm":
             _check_vllm(config, problems)
     for lexicon in ev.term_lexicon or []:
-        if not Path(lexicon).is_file():
+        if Path(lexicon).is_dir():
+            problems.append(f"term_lexicon {lexicon} is a folder: give the `term<TAB>type` file(s) in it, comma-separated.")
+        elif not Path(lexicon).is_file():
             problems.append(f"term_lexicon {lexicon} does not exist: give a `term<TAB>type` file "
                             "(e.g. ../shared/data/medical_terms.txt), or leave term_lexicon out for the default list.")
     if data.max_samples is not None and data.max_samples <= 0:

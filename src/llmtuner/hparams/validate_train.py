@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from ..extras.constants import DEFAULT_TINY_MODEL_DIR, PROJECT_ROOT
-from .checks import check_model_source, check_template_date, deepspeed_stage, fail, runs_remote_model_code, template_list
+from .checks import (
+    check_adapter_folders,
+    check_model_source,
+    check_template_date,
+    deepspeed_stage,
+    fail,
+    runs_remote_model_code,
+    template_list,
+)
 from .config import TrainConfig
 from .data_args import DataArguments
 from .finetuning_args import FinetuningArguments
@@ -45,6 +53,8 @@ def _check_finetuning(model: ModelArguments, finetuning: FinetuningArguments, pr
                 f"adapter_name_or_path is set but finetuning_type={finetuning.finetuning_type}: adapters are LoRA. "
                 "Merge them first with `python src/export_model.py`, or set finetuning_type: lora."
             )
+    if finetuning.finetuning_type == "lora":  # a folder that is there but no LoRA adapter fails before any weights load
+        check_adapter_folders(model.adapter_name_or_path, problems, must_exist=False)
     if finetuning.lora_rank <= 0:
         problems.append(f"lora_rank must be positive, got {finetuning.lora_rank}.")
     if finetuning.lora_alpha is None:

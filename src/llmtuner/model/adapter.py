@@ -10,6 +10,7 @@ from typing import Any
 from ..extras.errors import ConfigError
 from ..extras.logging import get_logger
 from ..hparams import FinetuningArguments, ModelArguments
+from ..hparams.checks import check_adapter_folders, fail
 from .embeddings import embedding_module_names, lora_tie_embeddings, needs_trainable_embeddings, unfreeze_embeddings
 
 logger = get_logger(__name__)
@@ -52,10 +53,19 @@ def check_lora_names(model: Any, args: FinetuningArguments) -> tuple[list[str], 
     return targets, extra
 
 
+def check_adapters(model_args: ModelArguments) -> None:
+    """Each adapter_name_or_path is a complete LoRA adapter folder (config of peft_type LORA, weights), or a
+    ConfigError names it and the fix: peft's own errors come from deep inside, after the base weights loaded."""
+    problems: list[str] = []
+    check_adapter_folders(model_args.adapter_name_or_path, problems, complete=True)
+    fail(problems)
+
+
 def _apply_lora(model: Any, model_args: ModelArguments, args: FinetuningArguments, is_trainable: bool,
                 train_embeddings: bool) -> Any:
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
+    check_adapters(model_args)
     adapters = list(model_args.adapter_name_or_path or [])
     resume_last = is_trainable and adapters and not args.create_new_adapter
     to_merge = adapters[:-1] if resume_last else adapters
@@ -159,9 +169,12 @@ def init_adapter(model: Any, model_args: ModelArguments, args: FinetuningArgumen
 
 
 def check_module_names_early(model_args: ModelArguments, args: FinetuningArguments) -> None:
-    """Check lora_target / additional_target / freeze names against the architecture before the data is tokenised
-    and the weights load (minutes on a 7B model): the model is built from its config on the meta device, which
-    allocates nothing. Models whose code cannot be built that way are checked when they load, as before."""
+    """Check the adapter folders, and lora_target / additional_target / freeze names against the architecture,
+    before the data is tokenised and the weights load (minutes on a 7B model): the model is built from its config
+    on the meta device, which allocates nothing. Models whose code cannot be built that way are checked when they
+    load, as before."""
+    if args.finetuning_type == "lora":
+        check_adapters(model_args)  # a folder that is no LoRA adapter fails here, not after the weights load
     resumes_adapter = args.finetuning_type == "lora" and model_args.adapter_name_or_path and not args.create_new_adapter
     if args.finetuning_type not in ("lora", "freeze") or resumes_adapter:
         return
