@@ -1,12 +1,14 @@
 """Shared fixtures: paths to the project and to ../shared (tests needing it skip when absent, fail under CI=true)."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHUZHIQIHUANG_SHARED", ROOT.parent / "shared"))
+DOUBLES = ROOT / "tests" / "doubles"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach a hub
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -57,3 +59,17 @@ def warnings_logged():
     logging.getLogger("llmtuner").addHandler(handler)
     yield lines
     logging.getLogger("llmtuner").removeHandler(handler)
+
+
+@pytest.fixture
+def vllm_double(monkeypatch):
+    """tests/doubles/vllm imported as `vllm` (never the real package), its CREATED log emptied."""
+    monkeypatch.syspath_prepend(str(DOUBLES))
+    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import vllm
+
+    vllm.CREATED.clear()
+    yield vllm
+    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
+        del sys.modules[name]

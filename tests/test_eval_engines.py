@@ -12,30 +12,14 @@ it is skipped with that reason.
 
 import json
 import math
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import DOUBLES, ROOT
 
 from llmtuner.extras.errors import ConfigError
 from llmtuner.hparams import parse_eval_args
 
 DATA = str(ROOT / "data")
-DOUBLES = ROOT / "tests" / "doubles"
-
-
-@pytest.fixture
-def vllm_double(monkeypatch):
-    """tests/doubles/vllm imported as `vllm` (never the real package), its CREATED log emptied."""
-    monkeypatch.syspath_prepend(str(DOUBLES))
-    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import vllm
-
-    vllm.CREATED.clear()
-    yield vllm
-    for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
-        del sys.modules[name]
 
 
 @pytest.fixture(scope="module")

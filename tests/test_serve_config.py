@@ -14,6 +14,7 @@ def adapter_folder(root, name, template=None, default_system=None, dora=False, p
     folder = root / name
     folder.mkdir()
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": peft_type, "use_dora": dora, "r": 8}))
+    (folder / "adapter_model.safetensors").write_bytes(b"")  # present is all the checks look at; nothing loads
     if template:
         record = {"data": {"template": template, "default_system": default_system}}
         (folder / "llmtuner_args.json").write_text(json.dumps(record), encoding="utf-8")
@@ -57,7 +58,7 @@ def test_named_adapters_are_checked_before_anything_loads(tmp_path):
                                   f"a={good},a={good},b={dora},c={prefix},d={tmp_path / 'missing'},oops"])
     text = str(error.value)
     assert "'a' is given twice" in text and "DoRA" in text and "PREFIX_TUNING" in text
-    assert "has no adapter_config.json" in text and "'oops': write name=path" in text
+    assert f"adapters d {tmp_path / 'missing'} does not exist" in text and "'oops': write name=path" in text
     with pytest.raises(ConfigError, match="adapters o: .* records template 'qwen'"):
         parse_serve_args("chat", [*BASE, "--template", "shuzhiqihuang", "--adapters", f"ok={good},o={other}"])
 

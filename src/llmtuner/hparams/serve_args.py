@@ -23,8 +23,9 @@ class ServingArguments:
     adapters: list[str] | None = field(
         default=None,
         metadata={"help": "Extra LoRA adapters served beside the base, `name=path`, comma-separated; a request picks one "
-                          "by its `model` name. They run in the same batch as the base without merging (peft's "
-                          "mixed-adapter inference; vLLM: one LoRARequest each)."},
+                          "by its `model` name. Each applies on top of the base with adapter_name_or_path merged in (as "
+                          "training stacks adapters); they run in the same batch as the base without merging (peft's "
+                          "mixed-adapter inference; vLLM: one LoRARequest each, on the plain base only)."},
     )
     force_template: bool = field(
         default=False,

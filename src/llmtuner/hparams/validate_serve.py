@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..extras.constants import RELEASE_INFO, RUN_RECORD
-from .checks import check_model_source, fail, template_list
+from .checks import check_adapter_folders, check_model_source, fail, template_list
 from .config import ServeConfig
 from .vllm_checks import check_vllm
 
@@ -27,8 +27,7 @@ def validate_serve_config(config: ServeConfig) -> None:
     if not model.model_name_or_path:
         problems.append("model_name_or_path is missing: the model to serve (a folder, a release from `llmtuner export`, or "
                         "`embedded` for the tiny CPU model).")
-    for adapter in model.adapter_name_or_path or []:
-        _check_adapter_folder(adapter, "adapter_name_or_path", problems)
+    check_adapter_folders(model.adapter_name_or_path, problems, complete=True)
     parse_adapters(serving.adapters, problems)
     if serving.max_concurrency < 1:
         problems.append(f"max_concurrency must be at least 1, got {serving.max_concurrency}.")
@@ -74,19 +73,12 @@ def parse_adapters(entries: list[str] | None, problems: list[str]) -> list[tuple
 
 
 def _check_adapter_folder(path: str, what: str, problems: list[str], mixed_batch: bool = False) -> None:
-    config_file = Path(path) / "adapter_config.json"
-    if not config_file.is_file():
-        problems.append(f"{what}: {path} has no adapter_config.json, so it is not a LoRA adapter folder. Give the folder a "
-                        "training run saved (its output_dir or a checkpoint-N in it).")
+    before = len(problems)
+    check_adapter_folders([path], problems, complete=True, key=what)
+    if len(problems) > before or not mixed_batch:
         return
-    try:
-        adapter = json.loads(config_file.read_text(encoding="utf-8"))
-    except ValueError as error:
-        problems.append(f"{config_file} is not valid JSON ({error}): the adapter folder is damaged; save it again.")
-        return
-    if adapter.get("peft_type", "LORA") != "LORA":
-        problems.append(f"{what}: {path} is a {adapter.get('peft_type')} adapter; only LoRA adapters are served.")
-    elif mixed_batch and adapter.get("use_dora"):
+    adapter = json.loads((Path(path) / "adapter_config.json").read_text(encoding="utf-8"))
+    if adapter.get("use_dora"):
         problems.append(f"{what}: {path} is a DoRA adapter, which peft cannot mix with other adapters in one batch. "
                         "Serve it merged: --adapter_name_or_path (merged into the base) or a release from `llmtuner export`.")
 

@@ -43,6 +43,9 @@ def check_vllm(model: ModelArguments, generating: GeneratingArguments, engine: A
     if len(adapters) > 1:
         problems.append(f"infer_backend vllm serves one LoRA adapter on the base, got {len(adapters)} ({','.join(adapters)}): "
                         f"{MERGE}, {USE_HF}.")
+    if adapters and extra_adapters:
+        problems.append("adapter_name_or_path with adapters and infer_backend vllm: vLLM cannot stack a named adapter on "
+                        f"another one. {MERGE.capitalize()} as the base, or {USE_HF}.")
     for adapter in [*adapters[:1], *(extra_adapters or [])]:
         check_vllm_adapter(adapter, problems)
 

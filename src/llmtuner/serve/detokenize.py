@@ -59,6 +59,8 @@ class Row:
     def pending_text(self) -> str:
         """New text safe to stream: not trailing whitespace (the final answer is stripped) and not what could be
         the start of a stop string."""
+        if self.done:  # the rest comes with the completion, cut at the stop string
+            return ""
         visible = self.text.rstrip()
         visible = visible[: max(len(visible) - self._hold, 0)] if self._hold else visible
         if len(visible) <= self.sent:

@@ -1,0 +1,1 @@
+"""vllm.engine (test double): only `arg_utils.AsyncEngineArgs`."""

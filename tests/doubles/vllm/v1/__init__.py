@@ -1,0 +1,1 @@
+"""vllm.v1 (test double): only `engine.async_llm.AsyncLLM`."""
