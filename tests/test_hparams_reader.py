@@ -130,3 +130,29 @@ def test_reading_has_no_side_effects(monkeypatch):
     before = dict(os.environ)
     parse_train_args([*TRAIN, "--dataset", "a", "--deepspeed", "deepspeed_config.json", "--bf16"])
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("text, place", [("a: 1\nb: [1, 2\nc: 3\n", "line 3, column 2"), ("a: 1\n  b: 2\n", "line 2, column 4")])
+def test_a_config_that_is_not_yaml_is_one_line_naming_file_and_line(tmp_path, capsys, text, place):
+    from llmtuner.cli import main
+
+    config = tmp_path / "broken.yaml"
+    config.write_text(text, encoding="utf-8")
+    assert main(["train", str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{config} is not valid YAML ({place})" in error and "\n" not in error and "Traceback" not in error
+
+
+def test_repeated_flags_keep_the_last_value_except_repeatable_keys():
+    from llmtuner.hparams.reader import split_cli
+
+    _, flags = split_cli(["--max_steps", "3", "--max_steps", "5", "--api_key", "a", "--api_key", "b,c"])
+    from llmtuner.hparams.serve_parser import parse_serve_args
+
+    config = parse_serve_args("api", ["--model_name_or_path", "embedded", "--template", "shuzhiqihuang",
+                                      "--api_key", "a", "--api_key", "b,c", "--port", "1", "--port", "9"])
+    assert config.api.api_key == ["a", "b", "c"] and config.api.port == 9
+    assert flags["max_steps"] == ["3", "5"]  # kept raw; the group assignment takes the last for a one-value key
+    train = parse_train_args(["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--dataset", "a",
+                              "--output_dir", "out", "--max_steps", "3", "--dataset", "b", "--max_steps", "5"])
+    assert train.training["max_steps"] == 5 and train.data.dataset == ["b"]  # the launcher's default, then the user's

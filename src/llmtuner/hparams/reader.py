@@ -49,13 +49,26 @@ def read_config_file(path: str) -> dict[str, Any]:
 
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as error:  # the message carries line and column
-            raise ConfigError(f"Config file {path} is not valid YAML: {error}") from error
+        except yaml.YAMLError as error:
+            raise ConfigError(f"Config file {path} is not valid YAML{_yaml_place(error)}: {_yaml_problem(error)}. "
+                              "Fix that line (a list is `[a, b]` or `a,b`; quote values holding `: ` or `#`).") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a mapping of `key: value` lines, got {type(data).__name__}.")
     return data
+
+
+def _yaml_place(error: Exception) -> str:
+    """` (line L, column C)` of a YAML error, 1-based as editors count, or "" when the parser gives none."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
+def _yaml_problem(error: Exception) -> str:
+    """What the YAML parser found, in one line, without its excerpt of the file."""
+    parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+    return "; ".join(part for part in parts if part) or str(error).splitlines()[0]
 
 
 class RepeatedFlag(list):
