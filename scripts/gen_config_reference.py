@@ -22,13 +22,15 @@ from llmtuner.hparams import (  # noqa: E402
 from llmtuner.hparams.check_data_args import CheckDataArguments  # noqa: E402
 from llmtuner.hparams.export_args import ExportArguments  # noqa: E402
 from llmtuner.hparams.reader import annotation_name, default_text  # noqa: E402
+from llmtuner.hparams.serve_args import ApiArguments, InferArguments, ServingArguments  # noqa: E402
 from llmtuner.hparams.train_parser import TRAINING_DEFAULTS  # noqa: E402
 
 TARGET = ROOT / "docs" / "config_reference.md"
 GROUPS = [
-    (ModelArguments, "train, eval, export"), (DataArguments, "train, preview, eval"),
-    (FinetuningArguments, "train"), (GeneratingArguments, "eval, do_predict"), (EvaluationArguments, "eval"),
-    (ExportArguments, "export"), (CheckDataArguments, "check-data"),
+    (ModelArguments, "train, eval, export, chat, infer, api"), (DataArguments, "train, preview, eval, chat, infer, api"),
+    (FinetuningArguments, "train"), (GeneratingArguments, "eval, do_predict, chat, infer, api"), (EvaluationArguments, "eval"),
+    (ExportArguments, "export"), (CheckDataArguments, "check-data"), (ServingArguments, "chat, infer, api"),
+    (InferArguments, "infer"), (ApiArguments, "api"),
 ]
 # The transformers arguments a fine-tuning config usually sets; every other field is listed by `llmtuner train --help`.
 COMMON_TRAINING = [

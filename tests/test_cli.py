@@ -65,3 +65,15 @@ def test_build_tiny_into_a_full_folder_is_a_one_line_error(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["build-tiny", "--output_dir", str(tmp_path / "new"), "--data_dir", str(tmp_path / "empty")]) == 2
     assert "No training text" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    from llmtuner import cli
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "eval", interrupted)
+    assert cli.main(["eval", "--model_name_or_path", "embedded"]) == 130
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "interrupted" in error and "Traceback" not in error

@@ -254,6 +254,10 @@ def _dispatch(argv: list[str]) -> int:
     except UserError as error:
         print(f"llmtuner {command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what was written stays (checkpoints, stored answers); no traceback
+        print(f"llmtuner {command}: interrupted. What was already saved is kept; run the same command again to "
+              "continue where it can resume (train, eval, infer).", file=sys.stderr)
+        return 130
     return status or 0
 
 

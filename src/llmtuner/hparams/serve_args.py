@@ -95,8 +95,9 @@ class InferArguments:
     )
     output_file: str | None = field(
         default=None,
-        metadata={"help": "The JSONL written: id, prompt, answer, prompt_tokens, completion_tokens, latency_s. A rerun "
-                          "continues after the ids it already holds."},
+        metadata={"help": "The JSONL written: id, prompt, answer, finish_reason, prompt_tokens, completion_tokens, "
+                          "latency_s, input_sha256 and x_safety (unless safety: off); the settings go beside it "
+                          "(<name>.settings.json). A rerun continues after the ids it already holds."},
     )
     overwrite_output: bool = field(
         default=False, metadata={"help": "Start output_file afresh (the old one is kept as a .bak) instead of resuming."}
