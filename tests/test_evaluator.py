@@ -294,3 +294,75 @@ def test_deidentify_scrubs_the_evaluation_items_before_any_prompt_is_built(tmp_p
     assert "李静" in plain.question  # off by default: the data is read as it is
     assert "李静" not in item.question and "110101199003078515" not in item.question and "13912345678" not in item.reference
     assert "头晕一周" in item.question and "监测血压" in item.reference
+
+
+def _qa_dataset(folder, questions):
+    folder.mkdir(parents=True, exist_ok=True)
+    answer = "辨证为风寒表证，可用荆防败毒散加减。"
+    rows = [{"id": f"q{i}", "instruction": question, "output": answer} for i, question in enumerate(questions, 1)]
+    (folder / "qa.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    (folder / "dataset_info.json").write_text(json.dumps({"qa": {"file_name": "qa.json"}}), encoding="utf-8")
+    return folder
+
+
+def _own_qa(output_dir, data, **extra):
+    return qa(output_dir, eval_dataset="qa", dataset_dir=data, max_new_tokens=4, **extra)
+
+
+def test_resume_is_keyed_by_weights_content_not_paths(tmp_path, tiny_model_dir):
+    """The same weights moved to another folder resume; an adapter retrained into the same folder is refused."""
+    import shutil
+
+    from test_export import base_model, make_adapter
+
+    data = _qa_dataset(tmp_path / "data", ["头痛三天怎么办？", "咳嗽有痰怎么办？", "失眠多梦怎么调理？"])
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "a")
+    adapter = make_adapter(base_model(tiny_model_dir), tmp_path / "lora", seed=0)
+    out = tmp_path / "out"
+    _own_qa(out, data, model_name_or_path=tmp_path / "models" / "a", adapter_name_or_path=adapter, max_samples=2)
+    first = {r["id"]: r["prediction"] for r in read_jsonl(out / "predictions.jsonl")}
+
+    (tmp_path / "models" / "a").rename(tmp_path / "models" / "b")  # moved: the same files
+    shutil.move(str(adapter), str(tmp_path / "moved-lora"))
+    _own_qa(out, data, model_name_or_path=tmp_path / "models" / "b", adapter_name_or_path=tmp_path / "moved-lora")
+    after = {r["id"]: r["prediction"] for r in read_jsonl(out / "predictions.jsonl")}
+    assert len(after) == 3 and all(after[key] == value for key, value in first.items())
+
+    make_adapter(base_model(tiny_model_dir), tmp_path / "moved-lora", seed=1)  # retrained into the same folder
+    with pytest.raises(ConfigError) as refused:
+        _own_qa(out, data, model_name_or_path=tmp_path / "models" / "b", adapter_name_or_path=tmp_path / "moved-lora")
+    message = str(refused.value)
+    assert f"adapter_weights: the weights in {tmp_path / 'moved-lora'} are not those the answers were made with" in message
+    assert "overwrite_predictions: true" in message and "model_weights" not in message
+    assert {r["id"]: r["prediction"] for r in read_jsonl(out / "predictions.jsonl")} == after  # nothing replaced
+
+
+def test_an_item_changed_under_the_same_id_is_answered_again(tmp_path, tiny_model_dir, warnings_logged):
+    data = _qa_dataset(tmp_path / "data", ["头痛三天怎么办？", "咳嗽有痰怎么办？"])
+    out = tmp_path / "out"
+    _own_qa(out, data)
+    path = out / "predictions.jsonl"
+    records = read_jsonl(path)
+    records[0]["prediction"] = "kept: not generated again"  # marks which answers are reused
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    _qa_dataset(tmp_path / "data", ["头痛三天怎么办？", "孕妇咳嗽有痰怎么办？"])  # q2 edited, its id kept
+    _own_qa(out, data)
+    by_id = {r["id"]: r for r in read_jsonl(path)}
+    assert by_id["q1"]["prediction"] == "kept: not generated again"
+    assert by_id["q2"]["question"] == "孕妇咳嗽有痰怎么办？" and by_id["q2"]["prediction"] != "kept: not generated again"
+    assert any("1 answer(s) were made for items that have changed since under the same id (q2)" in w for w in warnings_logged)
+    assert not any("孕妇" in w or "咳嗽" in w for w in warnings_logged)  # ids, never the items' text
+
+
+def test_mcq_resumes_only_unchanged_questions(tmp_path, tiny_model_dir):
+    settings = {"model_name_or_path": "embedded", "template": "shuzhiqihuang", "eval_dataset": "medical_mcq_sample",
+                "dataset_dir": DATA, "task": "mcq", "output_dir": tmp_path, "batch_size": 4}
+    evaluate(**settings, max_samples=4)
+    path = tmp_path / "predictions.jsonl"
+    records = read_jsonl(path)
+    assert len(records) == 4 and all(record["item_key"] for record in records)
+    records[0]["item_key"] = "0" * 16  # as if that question had been edited since under the same id
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    evaluate(**settings, max_samples=6)
+    lines = read_jsonl(path)  # mcq appends: 4 kept, the stale one and 2 new answered
+    assert [r["id"] for r in lines[4:]].count(records[0]["id"]) == 1 and len(lines) == 7

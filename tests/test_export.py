@@ -416,3 +416,35 @@ def test_recorded_template_date_goes_into_the_release(tmp_path):
     template = release_template(export, [SimpleNamespace(path=tmp_path)])
     assert template.name == "llama3.1" and template.date_string == "01 Mar 2025"
     assert "Today Date: 01 Mar 2025" in render_jinja(template) and "26 Jul 2024" not in render_jinja(template)
+
+
+def test_verification_logs_no_generated_text_at_info(tiny_model_dir, lora_adapter, tmp_path, monkeypatch):
+    """The reload check generates a few tokens; INFO (what a run's log keeps) says how many, never what they say."""
+    import logging
+
+    import llmtuner.export.workflow as workflow
+
+    generated: list[str] = []
+    real = workflow.reload_and_generate
+
+    def recording(folder, *args, **kwargs):
+        model, tokenizer, logits_, ids = real(folder, *args, **kwargs)
+        generated.append(tokenizer.decode(ids, skip_special_tokens=False))
+        return model, tokenizer, logits_, ids
+
+    monkeypatch.setattr(workflow, "reload_and_generate", recording)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    package = logging.getLogger("llmtuner")  # does not propagate to caplog
+    package.addHandler(handler)
+    try:
+        export(tiny_model_dir, tmp_path / "release", [lora_adapter])
+    finally:
+        package.removeHandler(handler)
+    [text] = generated
+    assert text.strip(), "the reloaded release generated only blanks: the check below would prove nothing"
+    info = [record.getMessage() for record in records if record.levelno >= logging.INFO]
+    for line in info:
+        assert text not in line and repr(text) not in line and text.strip() not in line, line
+    assert any("Verify reload: AutoModelForCausalLM generated 8 tokens." in line for line in info), info

@@ -7,10 +7,13 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from run_helpers import StalledRun, cli, logged_losses, sft_args, write_qa_dataset
+from run_helpers import StalledRun, child_env, cli, logged_losses, sft_args, write_qa_dataset
 
 from llmtuner.extras.run_lock import LOCK_NAME, FolderBusyError, lock_path, run_lock
 
@@ -169,3 +172,57 @@ def test_an_output_dir_that_is_a_file_is_a_clean_error(tmp_path):
     with pytest.raises(UserError, match="notes.txt is a file"), run_lock(taken / "run", "training"):
         pass
     assert taken.read_text() == "mine"
+
+
+def _llmtuner() -> list[str]:
+    """The installed `llmtuner` console script beside this Python, else `python -m llmtuner.cli`."""
+    script = Path(sys.executable).with_name("llmtuner")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "llmtuner.cli"]
+
+
+def test_two_real_cli_trainings_into_one_folder_the_second_is_refused_and_the_first_finishes(tmp_path, tiny_model_dir):
+    """Both are `llmtuner train` processes. The first is held busy inside its save of checkpoint-2 (tests/cli_probe.py
+    runs llmtuner.cli.main with train_probe's stall), so the second meets it mid-run, deterministically."""
+    data, out = write_qa_dataset(tmp_path / "data"), tmp_path / "out"
+    marker, release = tmp_path / "saving", tmp_path / "go"
+    env = child_env(PROBE_STALL_SAVE="2", PROBE_STALL_MARKER=str(marker), PROBE_STALL_RELEASE=str(release))
+    first = subprocess.Popen([sys.executable, str(ROOT / "tests" / "cli_probe.py"), "train", *sft_args(data, out, max_steps=4,
+                              save_steps=2)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(first.stdout), daemon=True)  # a full pipe would block it
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert first.poll() is None, f"the first run ended before its save of step 2:\n{''.join(output)[-4000:]}"
+            assert time.monotonic() < deadline, "the first run did not reach its save of checkpoint-2 within 120 s"
+            time.sleep(0.05)
+        before = sorted(path.name for path in out.iterdir())
+        started = time.monotonic()
+        second = subprocess.run([*_llmtuner(), "train", *sft_args(data, out, max_steps=8, save_steps=4)], cwd=ROOT,
+                                env=child_env(), capture_output=True, text=True, timeout=60)
+        refused_in = time.monotonic() - started
+        assert second.returncode == 2, second.stderr[-4000:]
+        [error] = [line for line in second.stderr.splitlines() if line.startswith("llmtuner train: error:")]
+        assert f"output_dir {out} is in use by another run: training pid {first.pid} on host {socket.gethostname()}" in error
+        assert "cli_probe.py train" in error and "choose another output_dir" in error  # the holder's command, the fix
+        assert "Traceback" not in second.stderr and "Loading weights" not in second.stderr  # refused before loading
+        assert sorted(path.name for path in out.iterdir()) == before  # and it wrote nothing there
+        assert first.poll() is None  # the first run is still in its save, untouched
+    finally:
+        release.write_text("go", encoding="utf-8")
+        try:
+            first.wait(timeout=120)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+            reader.join(timeout=60)
+    assert first.returncode == 0, "".join(output)[-6000:]
+    text = "".join(output)
+    assert "Resuming" not in text and "taking over" not in text
+    for step in (2, 4):
+        assert json.loads((out / f"checkpoint-{step}" / "trainer_state.json").read_text())["global_step"] == step
+    assert sorted(logged_losses(out)) == [1, 2, 3, 4] and (out / "adapter_model.safetensors").is_file()
+    assert not (out / LOCK_NAME).exists() and not list(out.glob("*.tmp-*"))
+    assert refused_in < 30, f"the refusal took {refused_in:.0f} s"

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..extras.files import write_json
+from ..extras.errors import DiskFullError
+from ..extras.files import free_space, write_failure, write_json
 from ..extras.logging import get_logger
 from ..extras.run_lock import run_lock
 from ..hparams import EvalConfig
@@ -29,7 +30,17 @@ def run_evaluation(args: EvalConfig) -> dict[str, Any]:
     """Run the task, write metrics.json, report.md and the chart; returns the metrics. The output_dir is locked
     for the whole run, before the model loads: a second evaluation into it is refused."""
     with run_lock(args.eval.output_dir, "evaluation"):
-        return _evaluate(args)
+        try:
+            return _evaluate(args)
+        except Exception as error:
+            reason = write_failure(error)
+            if reason is None:
+                raise
+            kept = ("the next run scores the texts again" if args.eval.task == "ppl" else "the answers already in "
+                    "predictions.jsonl are kept (a line cut off is skipped) and the next run resumes after them")
+            raise DiskFullError(f"Writing the evaluation into {args.eval.output_dir} failed ({reason}); {kept}. "
+                                f"{free_space(args.eval.output_dir)}: free space there, then run the same command "
+                                "again.") from error
 
 
 def _evaluate(args: EvalConfig) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 from ..hparams import EvalConfig
 from .items import load_mcq_rows
 from .mcq_answers import McqItem, encode_mcq_prompt, likelihood_results, load_mcq_items, mcq_letter_ids, parse_answer, score_items
-from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
+from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings, item_key
 
 
 def _items(args: EvalConfig) -> list[McqItem]:
@@ -27,7 +27,13 @@ def run_mcq(args: EvalConfig) -> dict[str, Any]:
     items = _items(args)
     store = PredictionStore(Path(args.eval.output_dir) / "predictions.jsonl", overwrite=args.eval.overwrite_predictions)
     store.check_settings(generation_settings(args), SETTINGS_ADDED_LATER)
-    done = store.load()
+    keys = {item.id: _key(item) for item in items}
+    by_id = {item.id: item for item in items}
+
+    def legacy(record: dict[str, Any], item_id: str) -> bool:  # a record of an earlier version: no item_key
+        return (record.get("question"), record.get("answer")) == (by_id[item_id].question, by_id[item_id].answer)
+
+    done = store.load_unchanged(keys, legacy)
     todo = [item for item in items if item.id not in done]
     if todo:
         engine = load_engine(args)
@@ -47,7 +53,7 @@ def run_mcq(args: EvalConfig) -> dict[str, Any]:
                 store.append([_record(todo[i], parse_answer(text, todo[i].options), generation=text) for i, text in batch])
                 progress.update(len(batch))
         progress.close()
-        done = store.load()
+        done = store.load_unchanged(keys, legacy)
     records = [done[item.id] for item in items]
     summary = score_items(items, [record["prediction"] for record in records])
     categories = {name: {"samples": values["total"], "accuracy": values["accuracy"]} for name, values in summary["categories"].items()}
@@ -61,6 +67,11 @@ def run_mcq(args: EvalConfig) -> dict[str, Any]:
     }
 
 
+def _key(item: McqItem) -> str:
+    """What an answer is made from and scored against: id, question, options and the correct letters."""
+    return item_key(item.id, item.question, item.options, item.answer)
+
+
 def _record(item: McqItem, prediction: str | None, **extra: Any) -> dict[str, Any]:
     return {"id": item.id, "category": item.category, "question": item.question, "answer": item.answer,
-            "prediction": prediction, "correct": prediction == item.answer, **extra}
+            "prediction": prediction, "correct": prediction == item.answer, "item_key": _key(item), **extra}

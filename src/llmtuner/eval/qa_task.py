@@ -15,7 +15,7 @@ from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import EvalConfig
 from .items import QaItem, load_qa_items
-from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings
+from .store import SETTINGS_ADDED_LATER, PredictionStore, generation_settings, item_key
 
 logger = get_logger(__name__)
 # The reasoning block and the blank lines after it, as Qwen3's own template drops them from history.
@@ -29,6 +29,11 @@ def qa_prompt(template: Any, tokenizer: Any, item: QaItem, args: EvalConfig) -> 
     return ids[-args.data.cutoff_len :]  # keep the end: the question
 
 
+def qa_item_key(item: QaItem) -> str:
+    """What an answer is made from: the id, the whole conversation, the system prompt and the reference it is scored on."""
+    return item_key(item.id, item.messages, item.system, item.reference)
+
+
 def generate_qa(args: EvalConfig, items: list[QaItem], store: PredictionStore) -> list[dict[str, Any]]:
     """Answers for every item, reusing those already in the store; returns records in item order."""
     from tqdm import tqdm
@@ -36,7 +41,10 @@ def generate_qa(args: EvalConfig, items: list[QaItem], store: PredictionStore) -
     from .engine import load_engine
 
     store.check_settings(generation_settings(args), SETTINGS_ADDED_LATER)
-    done = store.load()
+    keys = {item.id: qa_item_key(item) for item in items}
+    by_id = {item.id: item for item in items}
+    done = store.load_unchanged(keys, lambda record, item_id: (record.get("question"), record.get("reference")) == (
+        by_id[item_id].question, by_id[item_id].reference))
     todo = [item for item in items if item.id not in done]
     if done:
         logger.info("Resuming: %d of %d answers already in %s.", len(items) - len(todo), len(items), store.path)
@@ -46,7 +54,8 @@ def generate_qa(args: EvalConfig, items: list[QaItem], store: PredictionStore) -
         progress = tqdm(total=len(todo), desc="Generating", unit="answer")
         for batch in engine.generate(prompts):
             records = [{"id": todo[i].id, "category": todo[i].category, "question": todo[i].question,
-                        "reference": todo[i].reference, "prediction": answer} for i, answer in batch]
+                        "reference": todo[i].reference, "prediction": answer, "item_key": keys[todo[i].id]}
+                       for i, answer in batch]
             store.append(records)
             done.update({record["id"]: record for record in records})
             progress.update(len(batch))

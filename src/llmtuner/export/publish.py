@@ -11,8 +11,8 @@ files. Staging folders left by a killed export are removed by the next one (the 
 import shutil
 from pathlib import Path
 
-from ..extras.errors import ConfigError
-from ..extras.files import is_nonempty_dir, publish_dir, staging_dir
+from ..extras.errors import ConfigError, DiskFullError
+from ..extras.files import free_space, is_nonempty_dir, publish_dir, staging_dir, write_failure
 from ..extras.logging import get_logger
 
 logger = get_logger(__name__)
@@ -55,3 +55,21 @@ def publish(staging: Path, export_dir: Path, overwrite: bool) -> None:
     publish_dir(staging, export_dir, overwrite)
     if replacing:
         logger.info("Replaced the previous release at %s.", export_dir)
+
+
+def disk_full_error(error: BaseException, export_dir: Path, needed_bytes: int | None) -> DiskFullError | None:
+    """The error to show when writing the release failed for want of space (None for any other failure): the
+    staging folder is gone, so export_dir is exactly as it was (an earlier release intact, or no folder at all)."""
+    reason = write_failure(error) if isinstance(error, Exception) else None
+    if reason is None:
+        return None
+    if (export_dir / INFO_NAME).is_file():
+        state = f"the previous release in {export_dir} is intact and unchanged"
+    elif export_dir.exists():
+        state = f"{export_dir} is unchanged"
+    else:
+        state = f"{export_dir} was not created"
+    needed = f"; the release needs about {needed_bytes / 1e9:.2f} GB" if needed_bytes else ""
+    return DiskFullError(f"Writing the release failed ({reason}). Nothing was published and the partial files were "
+                         f"removed: {state}. {free_space(export_dir.parent)}{needed}. Free space there (or choose an "
+                         "export_dir on another disk), then run the same command again.")

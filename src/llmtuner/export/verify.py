@@ -17,6 +17,7 @@ which also proves the shards, the index and tied/resized embeddings were written
 """
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,10 @@ def reload_and_generate(folder: Path, inputs: list[list[int]], trust_remote_code
     generated = output[0, prompt["input_ids"].shape[1]:].tolist()
     if not generated:
         raise VerificationError(f"The reloaded release in {folder} generated no tokens.")
-    logger.info("Verify reload: AutoModelForCausalLM generated %d tokens: %r", len(generated),
-                tokenizer.decode(generated, skip_special_tokens=False))
+    # the count only at INFO: generated text is never logged where a run's log is kept (DEBUG shows it)
+    logger.info("Verify reload: AutoModelForCausalLM generated %d tokens.", len(generated))
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Verify reload: generated text %r", tokenizer.decode(generated, skip_special_tokens=False))
     return model, tokenizer, logits, generated
 
 

@@ -15,7 +15,7 @@ from .card import render_card
 from .merge import MergeStep, cast, load_base, merge_adapters
 from .preflight import ExportPlan, plan_export
 from .provenance import read_training_facts
-from .publish import INFO_NAME, make_staging, publish, remove_stale_staging
+from .publish import INFO_NAME, disk_full_error, make_staging, publish, remove_stale_staging
 from .quantize import write_quantized
 from .tokenizer import ChatTemplateChoice, load_release_tokenizer, save_release_tokenizer, set_chat_template
 from .verify import (
@@ -106,6 +106,7 @@ def _export(args: ExportConfig) -> Path:
     choice = set_chat_template(tokenizer, plan.template)
     inputs = None if export.skip_verify else probe_inputs(tokenizer, plan.template)
     staging = make_staging(plan.export_dir)
+    needed: int | None = None
     try:
         model = load_base(plan, args.model, tokenizer)
         model, steps, reference = merge_adapters(model, plan, inputs, export.verify_tolerance)
@@ -118,6 +119,7 @@ def _export(args: ExportConfig) -> Path:
                                        export.verify_tolerance)
         stop_ids = set_generation_config(model, tokenizer, plan.template)
         vocab_rows = int(model.get_input_embeddings().weight.shape[0])
+        needed = sum(param.numel() * param.element_size() for param in model.parameters())  # for a full-disk message
         _write_weights(model, staging, plan, args)
         del model  # the reload below needs the memory
         gc.collect()
@@ -130,8 +132,11 @@ def _export(args: ExportConfig) -> Path:
         info = _info(plan, args, steps, verification, choice, stop_ids)
         write_json(staging / INFO_NAME, info)
         publish(staging, plan.export_dir, export.overwrite)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        full = disk_full_error(error, plan.export_dir, needed)
+        if full is not None:
+            raise full from error
         raise
     logger.info("Release written to %s (%s%s).", plan.export_dir, plan.export_dtype,
                 f", {export.export_quantization_bit}-bit" if export.export_quantization_bit else "")

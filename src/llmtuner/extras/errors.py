@@ -15,3 +15,8 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """Bad data: unreadable file, missing column, malformed sample, empty dataset."""
+
+
+class DiskFullError(UserError):
+    """A write failed for want of space (disk full, quota exceeded): the message says what was being written,
+    which checkpoint or release is intact, and how to go on (free space, then run the same command again)."""

@@ -7,6 +7,7 @@ temporary files and folders always sit next to their target, hidden and uniquely
 can still be cut mid-line by a killed writer: readers skip such a torn last line and appends cut it first.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -241,3 +242,49 @@ def move_into(staging: str | Path, folder: str | Path) -> None:
         else:
             os.replace(item, target)
     staging.rmdir()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# write failures: a full disk, whichever library met it
+# ----------------------------------------------------------------------------------------------------------
+
+_NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+# how the libraries that write weights report it: safetensors raises SafetensorError("... No space left on device
+# (os error 28)"), torch.save a RuntimeError from its zip writer ("... inline_container.cc ... unexpected pos 576
+# vs 534", or "PytorchStreamWriter failed writing file ...") that names no cause
+_NO_SPACE_TEXT = (("No space left on device", _NO_SPACE[errno.ENOSPC]), ("os error 28", _NO_SPACE[errno.ENOSPC]),
+                  ("Disk quota exceeded", _NO_SPACE[errno.EDQUOT]), ("os error 122", _NO_SPACE[errno.EDQUOT]))
+_TORCH_WRITER = ("PytorchStreamWriter failed writing", "unexpected pos")
+
+
+def write_failure(error: BaseException) -> str | None:
+    """Why a write failed when the disk is the cause (full, over quota), else None (any other error: a bug).
+
+    Looks through the exception and its causes; a torch.save that could not write its file is counted too (on
+    a full disk that is the only error torch gives)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return _NO_SPACE[current.errno]
+        text = str(current)
+        for needle, reason in _NO_SPACE_TEXT:
+            if needle in text:
+                return reason
+        if isinstance(current, RuntimeError) and any(needle in text for needle in _TORCH_WRITER):
+            return "torch.save could not write the whole file; the disk is probably full"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def free_space(path: str | Path) -> str:
+    """"12.3 GB free on the disk of PATH" (of its nearest existing folder), for messages about a full disk."""
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return f"the free space on the disk of {folder} could not be read"
+    return f"{free / 1e9:.1f} GB free on the disk of {folder}"

@@ -3,12 +3,17 @@
 import math
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..extras.files import move_into, write_json
+from ..extras.errors import DiskFullError
+from ..extras.files import free_space, move_into, write_failure, write_json
 from ..extras.logging import get_logger
 from ..hparams import TrainConfig
+from .max_steps import NothingLeftToTrain, StopAtMaxSteps
+from .resume import last_complete_checkpoint
 
 logger = get_logger(__name__)
 
@@ -27,29 +32,71 @@ def make_optimizer(model: Any, args: TrainConfig, training_args: Any) -> Any | N
 
 
 def run_trainer(trainer: Any, args: TrainConfig, training_args: Any, resume: str | None, perplexity: bool) -> dict[str, float]:
-    """Train, save, evaluate; returns every metric logged."""
+    """Train, save, evaluate; returns every metric logged. A full disk stops the run with a DiskFullError that
+    names the last complete checkpoint (intact: checkpoints and the final model are never written over)."""
     from .plot import plot_loss
 
     metrics: dict[str, float] = {}
+    output_dir = training_args.output_dir
     if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=resume)
-        save_final_model(trainer, training_args.output_dir)
-        if trainer.is_world_process_zero():
-            save_run_record(args, training_args.output_dir)
-        trainer.save_state()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        metrics.update(result.metrics)
-        if trainer.is_world_process_zero() and args.finetuning.plot_loss:
-            plot_loss(training_args.output_dir)
+        trainer.add_callback(StopAtMaxSteps())
+        result = None
+        with _stop_on_full_disk(trainer, output_dir, "training"):
+            try:
+                result = trainer.train(resume_from_checkpoint=resume)
+            except NothingLeftToTrain:
+                trainer.is_in_train = False  # what the end of train() resets
+                logger.info("%s already reached max_steps %d: nothing left to train; its model is saved as the final "
+                            "one (raise max_steps to train further).", resume, trainer.state.max_steps)
+        with _stop_on_full_disk(trainer, output_dir, "final save"):
+            save_final_model(trainer, output_dir)
+        with _stop_on_full_disk(trainer, output_dir, "results"):
+            if trainer.is_world_process_zero():
+                save_run_record(args, output_dir)
+            trainer.save_state()
+            if result is not None:  # else the earlier run's train_results.json stays
+                trainer.log_metrics("train", result.metrics)
+                trainer.save_metrics("train", result.metrics)
+                metrics.update(result.metrics)
+            if trainer.is_world_process_zero() and args.finetuning.plot_loss:
+                plot_loss(output_dir)
     if training_args.do_eval:
         eval_metrics = trainer.evaluate(metric_key_prefix="eval")
         if perplexity and "eval_loss" in eval_metrics:
             eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+        with _stop_on_full_disk(trainer, output_dir, "results"):
+            trainer.log_metrics("eval", eval_metrics)
+            trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     return metrics
+
+
+_WHAT_FAILED = {
+    "training": "Training stopped at step {step}: a write into {folder} failed ({reason}).",
+    "final save": "Saving the final model into {folder} failed ({reason}); the files of an earlier final save there "
+                  "are unchanged (the model is written aside, then moved into place).",
+    "results": "Writing the run's results (trainer state, metrics) into {folder} failed ({reason}).",
+}
+
+
+@contextmanager
+def _stop_on_full_disk(trainer: Any, output_dir: str, phase: str) -> Iterator[None]:
+    """Turn a write that failed for want of space into a DiskFullError saying what is intact and how to go on;
+    any other error passes unchanged. A checkpoint the failure cut off is set aside (it has no trainer state)."""
+    try:
+        yield
+    except Exception as error:
+        reason = write_failure(error)
+        if reason is None:
+            raise
+        folder = Path(output_dir)
+        intact = last_complete_checkpoint(folder, set_aside=trainer.is_world_process_zero()) if folder.is_dir() else None
+        what = _WHAT_FAILED[phase].format(step=trainer.state.global_step, folder=folder, reason=reason)
+        kept = (f"The last complete checkpoint, {intact}, is intact; the next run resumes from it (a checkpoint the "
+                "failure cut off is kept aside as incomplete-checkpoint-*, never loaded)." if intact else
+                "No checkpoint was complete yet: the next run starts from step 0.")
+        raise DiskFullError(f"{what} {kept} {free_space(folder)}: free space there (or lower save_total_limit), "
+                            "then run the same command again.") from error
 
 
 def save_final_model(trainer: Any, output_dir: str) -> None:
@@ -61,7 +108,12 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
     staging = Path(output_dir) / ".saving"
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)  # left by a save that crashed: its files must not be published with these
-    trainer.save_model(str(staging))  # collective under ZeRO-3: every rank takes part
+    try:
+        trainer.save_model(str(staging))  # collective under ZeRO-3: every rank takes part
+    except BaseException:
+        if trainer.is_world_process_zero():
+            shutil.rmtree(staging, ignore_errors=True)  # half-written (a full disk): its space is given back
+        raise
     if trainer.is_world_process_zero():
         move_into(staging, output_dir)  # not a folder rename: output_dir also holds the checkpoints
 

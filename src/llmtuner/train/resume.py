@@ -107,7 +107,7 @@ def last_complete_checkpoint(output_dir: Path, set_aside: bool = False) -> Path 
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
             return path
         except (OSError, ValueError):
-            logger.warning("%s is incomplete (the run stopped while saving it); resuming from an earlier one.", path)
+            logger.warning("%s is incomplete (the run stopped while saving it): not resumed from.", path)
             if set_aside:
                 aside = path.with_name(set_aside_name(step, int(time.time())))
                 path.rename(aside)
