@@ -241,3 +241,21 @@ def test_refuse_replaces_a_flagged_answer_and_keeps_its_flags():
     assert "x_safety" not in _record(config, item, Completion("可用甘草配甘遂同煎", "stop", 10, 8), counts)
     assert _record(config, item, Completion("", "error", 10, 0, error="RuntimeError during generation"), counts) is None
     assert counts == {"generated": 2, "failed": 1}
+
+
+def test_an_adapter_retrained_into_the_same_folder_does_not_resume_onto_old_answers(tmp_path, lora_adapter, monkeypatch):
+    import shutil
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(lora_adapter, adapter)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(QUESTIONS[:2]) + "\n", encoding="utf-8")
+    output = tmp_path / "answers.jsonl"
+    run_infer(infer_config(adapter, input_file=prompts, output_file=output))
+    weights = adapter / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-8:] = bytes(8)  # "retrained": other weights, same folder, same size
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(infer_module, "load_serving_engine", lambda config: pytest.fail("the model was loaded"))
+    with pytest.raises(ConfigError, match="adapter_weights: .* -> .*overwrite_output: true"):
+        run_infer(infer_config(adapter, input_file=prompts, output_file=output))

@@ -125,7 +125,7 @@ def generation_settings(args: EvalConfig) -> dict[str, Any]:
             "enable_thinking": args.data.enable_thinking, "mcq_method": args.eval.mcq_method,
             "generating": args.generating.to_generate_kwargs(), "seed": args.eval.seed,
             "infer_backend": args.eval.infer_backend, "template_date_string": args.data.template_date_string,
-            "model_weights": _model_fingerprint(args.model.model_name_or_path),
+            "model_weights": model_fingerprint(args.model.model_name_or_path),
             "adapter_weights": ",".join(adapters) if adapters and None not in adapters else None,
             "item_keys": ITEM_KEYS if args.eval.task in ("qa", "mcq") else None}
 
@@ -136,7 +136,8 @@ def item_key(*content: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _model_fingerprint(model: str | None) -> str | None:
+def model_fingerprint(model: str | None) -> str | None:
+    """weights_fingerprint of a model_name_or_path (`embedded` included); None for a hub id."""
     if not model:
         return None
     from ..model.loader import resolve_model_path  # `embedded`: the tiny model's folder (built on first use)

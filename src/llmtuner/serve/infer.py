@@ -25,6 +25,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ..eval.store import model_fingerprint, weights_fingerprint
 from ..extras.errors import ConfigError, UserError
 from ..extras.files import append_jsonl, read_jsonl, write_json, write_jsonl
 from ..extras.logging import get_logger
@@ -56,6 +57,9 @@ def answer_settings(config: ServeConfig) -> dict[str, Any]:
         "seed": config.infer.seed if generating.do_sample else None,  # greedy answers do not depend on it
     }
     settings.update({f"generating.{key}": value for key, value in generating.to_generate_kwargs().items()})
+    # by content too: an adapter retrained into the same folder must not resume onto the old one's answers
+    settings["model_weights"] = model_fingerprint(config.model.model_name_or_path)
+    settings["adapter_weights"] = [weights_fingerprint(path) for path in config.model.adapter_name_or_path or []] or None
     return settings
 
 
