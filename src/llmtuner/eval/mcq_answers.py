@@ -43,7 +43,7 @@ class McqItem:
     category: str = "other"
 
 
-def _normalise_letters(value: str) -> str | None:
+def normalise_letters(value: str) -> str | None:
     """"c" -> "C", "A,B" / "A、B" / "B A" -> "AB"; None when anything but letters and separators is left."""
     text = re.sub(r"[\s,，、;；/和]+", "", unicodedata.normalize("NFKC", value)).upper()
     if not text or any(char not in _LETTERS for char in text):
@@ -87,7 +87,7 @@ def load_mcq_items(rows: Sequence[Mapping[str, Any]], source: str) -> list[McqIt
         raw_answer = row.get("answer")
         if isinstance(raw_answer, list) and all(isinstance(part, str) for part in raw_answer):
             raw_answer = "".join(raw_answer)
-        answer = _normalise_letters(raw_answer) if isinstance(raw_answer, str) else None
+        answer = normalise_letters(raw_answer) if isinstance(raw_answer, str) else None
         if answer is None:
             raise fail("answer", f"is {raw_answer!r}, not option letters", 'Write the correct letter(s), e.g. "C" or "AB".')
         unknown = [letter for letter in answer if letter not in options]
@@ -290,7 +290,7 @@ def score_items(items: Sequence[McqItem], predictions: Sequence[str | None]) -> 
     per_category: dict[str, list[int]] = {}
     correct = failures = 0
     for item, prediction in zip(items, predictions):
-        hit = prediction is not None and _normalise_letters(prediction) == item.answer
+        hit = prediction is not None and normalise_letters(prediction) == item.answer
         failures += prediction is None
         correct += hit
         tally = per_category.setdefault(item.category, [0, 0])
