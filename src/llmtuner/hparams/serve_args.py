@@ -45,8 +45,9 @@ class ServingArguments:
         metadata={"help": "Requests waiting for a batch at most; beyond it the API answers 429 with Retry-After."},
     )
     batch_wait_ms: float = field(
-        default=5.0,
-        metadata={"help": "How long the scheduler waits for more requests before starting a batch that is not full."},
+        default=20.0,
+        metadata={"help": "How long the scheduler waits at most for more requests before starting a batch smaller than "
+                          "the load it recently had (an idle server's first request does not wait)."},
     )
     vllm_gpu_memory_utilization: float = field(
         default=0.9, metadata={"help": "vllm: share of GPU memory vLLM may take for weights and KV cache (0-1]."}

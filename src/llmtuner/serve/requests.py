@@ -51,7 +51,9 @@ class SamplingOptions:
         A seeded request runs alone, so that its seed alone decides its answer."""
         if not self.do_sample:
             return ("greedy", self.repetition_penalty)
-        return ("sample", self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.seed)
+        if self.seed is not None:
+            return ("seeded", id(self))  # a key of its own: nothing else shares its batch
+        return ("sample", self.temperature, self.top_p, self.top_k, self.repetition_penalty)
 
     def generate_kwargs(self, max_new_tokens: int) -> dict[str, Any]:
         """transformers generate() keywords, the same ones the evaluator passes (GeneratingArguments.to_generate_kwargs)."""

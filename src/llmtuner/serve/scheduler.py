@@ -1,8 +1,9 @@
 """The request queue of the transformers engine and its batching policy: which waiting requests share a generation.
 
-Dynamic batching: one worker thread takes the oldest waiting request, waits up to `batch_wait_s` for more, and
-runs every waiting request with the same decoding key (`SamplingOptions.batch_key`) together, up to
-`max_batch` rows. Requests arriving while a batch runs wait for the next one (this is not continuous batching:
+Dynamic batching: one worker thread takes the oldest waiting request, waits up to `batch_wait_s` for as many
+requests as the server recently held (clients answered by the last batch come back within milliseconds; an
+idle server does not wait), and runs every waiting request with the same decoding key
+(`SamplingOptions.batch_key`) together, up to `max_batch` rows. Requests arriving while a batch runs wait for the next one (this is not continuous batching:
 that needs a decode loop that adds rows between steps, which vLLM has and transformers' generate() has not).
 Requests beyond `max_batch + max_queue` are refused at once (`QueueFull`) so that a client can retry elsewhere.
 """
@@ -37,6 +38,8 @@ class BatchScheduler:
         self.max_batch, self.max_queue, self.batch_wait_s = max_batch, max_queue, batch_wait_s
         self._waiting: list[Job] = []
         self._running = 0
+        self._recent_load = 0  # requests in the system when the last batch ended: the next batch waits for them
+        self._last_batch_end = 0.0
         self._closed = False
         self._condition = threading.Condition()
         self._worker = threading.Thread(target=self._loop, name="llmtuner-scheduler", daemon=True)
@@ -79,8 +82,12 @@ class BatchScheduler:
                 self._condition.wait()
             if self._closed:
                 return None
-            deadline = self._waiting[0].request.created + self.batch_wait_s
-            while not self._closed and len(self._same_key()) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+            # Wait for as many rows as were in the system when the last batch ended (the clients it answered
+            # usually send their next request within milliseconds), at most batch_wait_s from the later of the
+            # oldest request's arrival and that batch's end. An idle server's first request does not wait.
+            target = min(self.max_batch, max(self._recent_load, 1))
+            deadline = max(self._waiting[0].request.created, self._last_batch_end) + self.batch_wait_s
+            while not self._closed and len(self._same_key()) < target and (left := deadline - time.monotonic()) > 0:
                 self._condition.wait(timeout=left)
             batch = self._same_key()[: self.max_batch]
             taken = {id(job) for job in batch}
@@ -114,5 +121,7 @@ class BatchScheduler:
                                                          error=f"{type(error).__name__} during generation")))
             finally:
                 with self._condition:
+                    self._recent_load = len(live) + len(self._waiting)
+                    self._last_batch_end = time.monotonic()
                     self._running = 0
                     self._condition.notify_all()
