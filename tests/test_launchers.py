@@ -1,4 +1,4 @@
-"""finetune/run_{pt,sft}_shuzhiqihuang.sh: which launch command they choose, and two real CPU runs.
+"""finetune/run_{pt,sft,dpo}_shuzhiqihuang.sh: which launch command they choose, and real CPU runs.
 
 The DRY_RUN tests put a fake `nvidia-smi` first on PATH so that 0, 1, 2 or 8 GPUs can be pretended
 on any machine; the command the script prints (its last line) is split and checked, and its training
@@ -17,6 +17,7 @@ from run_helpers import ROOT, child_env, write_qa_dataset
 from llmtuner.hparams import parse_train_args
 
 SFT, PT = ROOT / "finetune" / "run_sft_shuzhiqihuang.sh", ROOT / "finetune" / "run_pt_shuzhiqihuang.sh"
+DPO = ROOT / "finetune" / "run_dpo_shuzhiqihuang.sh"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if os.access(VENV_PYTHON, os.X_OK) else "python3"
 TRAIN = str(ROOT / "src" / "train_bash.py")
@@ -24,7 +25,7 @@ SETTINGS = (  # noqa: SIM905 - a block of names reads better than a list; every 
     "PYTHON MODEL_NAME_OR_PATH DATASET DATASET_DIR TEMPLATE FINETUNING_TYPE OUTPUT_DIR CUTOFF_LEN BATCH_SIZE "
     "GRAD_ACCUM LR EPOCHS MAX_STEPS LORA_RANK LORA_TARGET SAVE_STEPS LOGGING_STEPS VAL_SIZE PACKING REPORT_TO "
     "NUM_GPUS DS_CONFIG MASTER_PORT HOSTFILE NNODES NODE_RANK MASTER_ADDR LAUNCHER DRY_RUN BF16 "
-    "GRADIENT_CHECKPOINTING OVERWRITE_OUTPUT_DIR NPROC_PER_NODE CUDA_VISIBLE_DEVICES"
+    "GRADIENT_CHECKPOINTING OVERWRITE_OUTPUT_DIR NPROC_PER_NODE CUDA_VISIBLE_DEVICES STAGE PREF_BETA PREF_LOSS ADAPTER"
 ).split()
 
 
@@ -71,9 +72,9 @@ def flag(command: list[str], key: str) -> str | None:
 
 
 def test_scripts_are_executable():
-    for script in (SFT, PT, ROOT / "finetune" / "common.sh"):
+    for script in (SFT, PT, DPO, ROOT / "finetune" / "common.sh"):
         assert script.is_file()
-    assert os.access(SFT, os.X_OK) and os.access(PT, os.X_OK)
+    assert os.access(SFT, os.X_OK) and os.access(PT, os.X_OK) and os.access(DPO, os.X_OK)
 
 
 @pytest.mark.parametrize("gpus", [0, None], ids=["no-gpu", "nvidia-smi-fails"])
@@ -97,6 +98,28 @@ def test_pt_defaults_on_cpu(tmp_path):
     assert flag(command, "template") is None and flag(command, "packing") is None
     assert flag(command, "output_dir") == str(ROOT / "saves" / "embedded" / "lora" / "pt")
     assert parse_train_args(training_flags(command)).finetuning.stage == "pt"
+
+
+def test_dpo_defaults_on_cpu_and_gpu(tmp_path):
+    command = dry_run(DPO, tmp_path)
+    assert command[:2] == [PYTHON, TRAIN]
+    assert flag(command, "stage") == "dpo" and flag(command, "dataset") == "medical_preference_sample"
+    assert flag(command, "template") == "shuzhiqihuang" and flag(command, "learning_rate") == "5.0e-3"
+    assert flag(command, "pref_beta") == "0.1" and flag(command, "pref_loss") == "sigmoid"
+    assert flag(command, "packing") is None and flag(command, "output_dir") == str(ROOT / "saves" / "embedded" / "lora" / "dpo")
+    args = parse_train_args(training_flags(command))
+    assert args.finetuning.stage == "dpo" and args.finetuning.pref_loss == "sigmoid"
+
+    gpu = dry_run(DPO, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen2.5-7B-Instruct", ADAPTER="saves/sft-adapter")
+    assert flag(gpu, "learning_rate") == "5.0e-6" and flag(gpu, "num_train_epochs") == "3" and flag(gpu, "template") == "qwen"
+    assert flag(gpu, "deepspeed") == str(ROOT / "deepspeed_config.json") and flag(gpu, "bf16") == "true"
+    assert flag(gpu, "adapter_name_or_path") == "saves/sft-adapter" and flag(gpu, "create_new_adapter") == "true"
+    mine = dry_run(DPO, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen3-8B", LR="1e-6", STAGE="kto", DATASET="my_pairs")
+    assert flag(mine, "learning_rate") == "1e-6" and flag(mine, "stage") == "kto" and flag(mine, "dataset") == "my_pairs"
+    assert flag(mine, "pref_loss") is None and flag(mine, "template") == "qwen3"
+    assert parse_train_args(training_flags(mine)).finetuning.stage == "kto"
+    result = run_script(DPO, tmp_path, STAGE="ppo")
+    assert result.returncode == 2 and "STAGE must be dpo, kto, orpo, simpo or rm" in result.stderr
 
 
 def test_one_gpu_is_one_process_with_deepspeed_and_bf16(tmp_path):
@@ -247,6 +270,11 @@ def _real_run(script: Path, tmp_path: Path, dataset: str, dataset_dir: Path) -> 
 
 def test_sft_runs_on_cpu(tmp_path, tiny_model_dir):
     _real_run(SFT, tmp_path, "qa", write_qa_dataset(tmp_path / "data"))
+
+
+def test_dpo_runs_on_cpu(tmp_path, tiny_model_dir):
+    out = _real_run(DPO, tmp_path, "medical_preference_sample", ROOT / "data")
+    assert "rewards/margins" in (out / "trainer_log.jsonl").read_text()
 
 
 def test_pt_runs_on_cpu(tmp_path, tiny_model_dir):

@@ -280,3 +280,24 @@ def test_ensure_rebuilds_a_model_built_from_older_data(tmp_path: Path, tiny_mode
     info_path.write_text(json.dumps(stale), encoding="utf-8")
     tiny.ensure_tiny_model(folder)
     assert json.loads(info_path.read_text(encoding="utf-8"))["data_files"] == current["data_files"]
+
+
+def test_preference_files_stay_out_of_the_tokenizer_corpus(tmp_path):
+    """Adding preference pairs to data/ must not change the embedded model (every figure measured on it)."""
+    import json
+    import shutil
+
+    from llmtuner.extras.constants import PROJECT_ROOT
+    from llmtuner.model.corpus import collect_corpus
+
+    data = tmp_path / "data"
+    shutil.copytree(PROJECT_ROOT / "data", data)
+    before, used = collect_corpus(data)
+    (data / "pairs.json").write_text(json.dumps([{"instruction": "新问题", "chosen": "从未出现过的回答甲", "rejected": "乙"}],
+                                                ensure_ascii=False), encoding="utf-8")
+    registry = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
+    registry["pairs"] = {"file_name": "pairs.json", "ranking": True, "columns": {"prompt": "instruction"}}
+    (data / "dataset_info.json").write_text(json.dumps(registry, ensure_ascii=False), encoding="utf-8")
+    after, used_after = collect_corpus(data)
+    assert after == before and "pairs.json" not in used_after and "medical_preference_sample.json" not in used
+    assert "medical_sft_sample.json" in used

@@ -20,6 +20,8 @@ Files written (see data/README.md):
   medical_pt_sample.jsonl       pre-training paragraphs  {"text": ...}
   medical_sft_sample.json       alpaca SFT records (instruction/input/output/system/history/category)
   medical_dialogue_sample.json  ShareGPT multi-turn consultations
+  medical_preference_sample.json  alpaca preference pairs (ranking: chosen / rejected), see preference.py
+  medical_kto_sample.json       the same questions unpaired for KTO (ShareGPT + kto_tag)
   clinical_qa_sample.json       alpaca-style evaluation QA with ids
   medical_mcq_sample.json       5-option multiple-choice questions
   medical_terms.txt             typed lexicon  term<TAB>type
@@ -37,6 +39,7 @@ if HERE not in sys.path:
 
 import knowledge_tcm as T  # noqa: E402
 import knowledge_western as W  # noqa: E402
+import preference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 # The TCM safety lists (十八反, 十九畏, 妊娠禁忌) are the evaluator's own, so the sample data is checked by the
@@ -1071,6 +1074,13 @@ def dataset_info():
             "columns": {"messages": "conversations"},
             "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
                      "assistant_tag": "gpt", "system_tag": "system"}},
+        "medical_preference_sample": {
+            "file_name": "medical_preference_sample.json", "formatting": "alpaca", "ranking": True,
+            "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+        "medical_kto_sample": {
+            "file_name": "medical_kto_sample.json", "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "kto_tag": "kto_tag"},
+            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}},
         "clinical_qa_sample": {
             "file_name": "clinical_qa_sample.json", "formatting": "alpaca",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
@@ -1099,6 +1109,8 @@ def readme(counts, figures):
         "| `medical_pt_sample.jsonl` | 预训练语料，每行一个 JSON：`{\"text\": ...}`，80～400字的百科段落 | %d 行 |" % c["pt"],
         "| `medical_sft_sample.json` | alpaca 列表，字段 instruction / input / output / system / history / category（tcm、western、integrated）；history 为 [问, 答] 对列表 | %d 条 |" % c["sft"],
         "| `medical_dialogue_sample.json` | ShareGPT 列表：`{\"conversations\": [{\"from\": \"system\"/\"human\"/\"gpt\", \"value\": ...}], \"category\": ...}`，多轮医患问诊，human/gpt 严格交替并以 gpt 结尾 | %d 条 |" % c["dialogue"],
+        "| `medical_preference_sample.json` | 偏好数据（alpaca，`ranking: true`）：instruction / input / chosen / rejected / category；chosen 为安全、审慎的回答，rejected 为不安全或过度自信的回答，category ∈ herb_pairing（十八反、十九畏）、pregnancy（妊娠禁忌）、drug_interaction（药物相互作用）、emergency（急症分诊）、caution（审慎与武断） | %d 对 |" % c["preference"],
+        "| `medical_kto_sample.json` | 同一批问题的 KTO 非成对格式（ShareGPT + 布尔 `kto_tag`）：每题只有一个回答，true 为可取、false 为不可取 | %d 条 |" % c["kto"],
         "| `clinical_qa_sample.json` | 评测用问答（alpaca 风格）：id / instruction / input / output / category；只由留出的知识条目生成（见下文），问法与 SFT 数据不同 | %d 条 |" % c["qa"],
         "| `medical_mcq_sample.json` | 单选题：id / question / options(A～E) / answer / category / explanation；只由留出的知识条目生成 | %d 条 |" % c["mcq"],
         "| `medical_terms.txt` | 术语词表：`term<TAB>type`，type ∈ herb, formula, syndrome, disease, symptom, drug, exam, treatment；# 开头为注释 | %d 个术语 |" % c["terms"],
@@ -1116,7 +1128,7 @@ def readme(counts, figures):
         "",
         "`check.py` 的包含度检查：对每条问答的参考答案（output）和每道选择题（题干 + 正确选项 + 解析），"
         "取去掉空白后的字符 4-gram 集合，计算其中出现在同一篇训练文档（预训练的一行；SFT 的一条记录，"
-        "instruction + input + output + history；一段对话的全部轮次）里的比例，取所有训练文档中的最大值；"
+        "instruction + input + output + history；一段对话的全部轮次；一对偏好数据的问题与两个回答）里的比例，取所有训练文档中的最大值；"
         "任何一条超过 30%% 即校验失败。当前：问答参考答案中位数 %s、最大 %s；选择题中位数 %s、最大 %s；"
         "全部 %d 条中位数 %s、最大 %s（留出之前，问答参考答案的中位数为 73.2%%，全部最大为 92.3%%）。" % (
             pct("qa", 0), pct("qa", 1), pct("mcq", 0), pct("mcq", 1), figures["all"][2], pct("all", 0), pct("all", 1)),
@@ -1146,7 +1158,7 @@ def readme(counts, figures):
         "facts rather than recall of near-copies. `check.py` measures containment: for each reference answer (`output`) "
         "and each MCQ item (question + correct option + explanation), the share of its character 4-grams (whitespace "
         "removed) found in any one training document (a PT line; an SFT record's instruction + input + output + history; "
-        "a dialogue's joined turns), maximised over documents, and fails above 30%%. Now: QA answers median %s, max %s; "
+        "a dialogue's joined turns; a preference pair's question and both answers), maximised over documents, and fails above 30%%. Now: QA answers median %s, max %s; "
         "MCQ items median %s, max %s; all items median %s, max %s (before the split the QA answers' median was 73.2%%, "
         "the maximum over all items 92.3%%)." % (
             pct("qa", 0), pct("qa", 1), pct("mcq", 0), pct("mcq", 1), pct("all", 0), pct("all", 1)),
@@ -1183,6 +1195,8 @@ def main(out_dir=None):
     sft = [record for record in sft if record["output"] not in references]
     mcq = build_mcq(rng)
     terms = build_lexicon()
+    pairs = preference.build_preference(random.Random(SEED + 1), held_out)  # its own stream: the other files stay as they were
+    kto = preference.build_kto(pairs)
     info = dataset_info()
 
     os.makedirs(out_dir, exist_ok=True)
@@ -1190,12 +1204,14 @@ def main(out_dir=None):
                "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in pt))
     write_json(os.path.join(out_dir, "medical_sft_sample.json"), sft)
     write_json(os.path.join(out_dir, "medical_dialogue_sample.json"), dialogues)
+    write_json(os.path.join(out_dir, "medical_preference_sample.json"), pairs)
+    write_json(os.path.join(out_dir, "medical_kto_sample.json"), kto)
     write_json(os.path.join(out_dir, "clinical_qa_sample.json"), qa)
     write_json(os.path.join(out_dir, "medical_mcq_sample.json"), mcq)
     write_text(os.path.join(out_dir, "medical_terms.txt"),
                "\n".join(LEXICON_HEADER) + "\n" + "".join("%s\t%s\n" % kv for kv in terms))
     write_json(os.path.join(out_dir, "dataset_info.json"), info)
-    counts = {"pt": len(pt), "sft": len(sft), "dialogue": len(dialogues), "qa": len(qa),
+    counts = {"pt": len(pt), "sft": len(sft), "dialogue": len(dialogues), "preference": len(pairs), "kto": len(kto), "qa": len(qa),
               "mcq": len(mcq), "terms": len(terms), "info": len(info)}
     import check  # check.py imports this module; its containment figures of the files just written go into the README
 

@@ -16,7 +16,8 @@ document.  For every clinical-QA reference answer (its ``output``) and every MCQ
 item (question + correct option + explanation) it takes the set of character
 4-grams of the text with whitespace removed and the share of them found in ONE
 training document (a PT line's text; an SFT record's instruction + input + output +
-history; a dialogue's joined turns), maximised over documents.  It prints the
+history; a dialogue's joined turns; a preference pair's instruction + chosen + rejected),
+maximised over documents.  It prints the
 median and the maximum with the worst items, and fails when any item is above
 ``MAX_CONTAINMENT``.
 """
@@ -35,8 +36,9 @@ import build  # noqa: E402  (stdlib-only generator module; used for shared const
 CATEGORIES = {"tcm", "western", "integrated"}
 GRAM = 4  # character n-gram length of the containment check
 MAX_CONTAINMENT = 0.30  # an evaluation item sharing more of its 4-grams with one training document fails
-DATASET_ORDER = ["medical_pt_sample", "medical_sft_sample", "medical_dialogue_sample",
-                 "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
+DATASET_ORDER = ["medical_pt_sample", "medical_sft_sample", "medical_dialogue_sample", "medical_preference_sample",
+                 "medical_kto_sample", "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
+PREFERENCE_CATEGORIES = {"herb_pairing", "pregnancy", "drug_interaction", "emergency", "caution"}
 
 
 class Report:
@@ -150,6 +152,40 @@ def check_dialogue(rep, path):
             rep.err(fname, where, "roles must alternate human/gpt after optional system and end with gpt: %s" % roles)
         elif not 2 <= len(roles) // 2 <= 4:
             rep.err(fname, where, "expected 2-4 rounds, got %d" % (len(roles) // 2))
+
+
+def check_preference(rep, path, kto_path):
+    """Pairs: the keys, non-empty and different answers, a known category, no held-out entity named; the KTO file:
+    one answer per pair, chosen for even records and rejected for odd ones."""
+    fname = os.path.basename(path)
+    data = load_json(rep, path)
+    if not isinstance(data, list) or not data:
+        rep.err(fname, "-", "expected a non-empty JSON list")
+        return
+    keys = ["instruction", "input", "chosen", "rejected", "category"]
+    held = [name for kind in ("herb", "formula", "syndrome", "disease", "drug", "exam") for name in build.HELD_OUT[kind]]
+    for i, r in enumerate(data):
+        where = "record %d" % i
+        if not isinstance(r, dict) or list(r) != keys:
+            rep.err(fname, where, "keys must be exactly %s" % keys)
+            continue
+        if not all(nonempty_str(r[k]) for k in ("instruction", "chosen", "rejected")) or r["chosen"] == r["rejected"]:
+            rep.err(fname, where, "instruction/chosen/rejected must be non-empty strings, chosen != rejected")
+        if r["category"] not in PREFERENCE_CATEGORIES:
+            rep.err(fname, where, "bad category %r" % r["category"])
+        named = [name for name in held if any(name in r[k] for k in ("instruction", "chosen", "rejected"))]
+        if named:
+            rep.err(fname, where, "names held-out entities %s" % named)
+    kto = load_json(rep, kto_path)
+    if not isinstance(kto, list) or len(kto) != len(data):
+        rep.err(os.path.basename(kto_path), "-", "expected one record per preference pair")
+        return
+    for i, (r, pair) in enumerate(zip(kto, data)):
+        answer = pair["chosen"] if i % 2 == 0 else pair["rejected"]
+        turns = r.get("conversations") if isinstance(r, dict) else None
+        if (not turns or [t.get("value") for t in turns] != [pair["instruction"], answer] or r.get("kto_tag") is not (i % 2 == 0)):
+            rep.err(os.path.basename(kto_path), "record %d" % i, "must be pair %d's question and its %s answer" %
+                    (i, "chosen" if i % 2 == 0 else "rejected"))
 
 
 def check_clinical_qa(rep, path, sft_instructions, terms, training_text):
@@ -317,6 +353,12 @@ def training_documents(data_dir):
                 docs.append(("dialogue %d" % i, "\n".join(t["value"] for t in r["conversations"])))
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    try:  # the KTO file holds the same texts
+        with open(os.path.join(data_dir, "medical_preference_sample.json"), encoding="utf-8") as fh:
+            for i, r in enumerate(json.load(fh)):
+                docs.append(("preference pair %d" % i, "\n".join([r["instruction"], r["chosen"], r["rejected"]])))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     return docs
 
 
@@ -404,9 +446,11 @@ def main(argv=None):
     n_pt = check_pt(rep, p("medical_pt_sample.jsonl"))
     sft_instr = check_sft(rep, p("medical_sft_sample.json"))
     check_dialogue(rep, p("medical_dialogue_sample.json"))
+    check_preference(rep, p("medical_preference_sample.json"), p("medical_kto_sample.json"))
     terms = check_terms(rep, p("medical_terms.txt"))
     training_text = "\n".join(Path(p(name)).read_text(encoding="utf-8") for name in
-                              ("medical_pt_sample.jsonl", "medical_sft_sample.json", "medical_dialogue_sample.json"))
+                              ("medical_pt_sample.jsonl", "medical_sft_sample.json", "medical_dialogue_sample.json",
+                               "medical_preference_sample.json") if os.path.isfile(p(name)))  # a missing one is reported above
     check_clinical_qa(rep, p("clinical_qa_sample.json"), sft_instr, terms, training_text)
     check_mcq(rep, p("medical_mcq_sample.json"))
     check_info(rep, p("dataset_info.json"), data_dir)

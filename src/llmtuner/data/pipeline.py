@@ -12,6 +12,7 @@ from typing import Any
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
+from ..hparams.finetuning_args import PREFERENCE_STAGES
 from . import drops
 from .loader import PROVENANCE, check_format_guess, load_datasets
 from .preprocess import DROP_REASONS, KEPT, generation_batch, pack_batch, pt_batch, sft_batch
@@ -95,7 +96,7 @@ def check_data_arguments(data_args: DataArguments, stage: str) -> None:
     for names in (data_args.dataset, data_args.eval_dataset):
         for attr in get_dataset_attrs(names, data_args.dataset_dir):
             check_format_guess(attr, data_args.strict_data, warn=False)  # the warning comes when the data loads
-    if stage == "sft":
+    if stage != "pt":  # sft and the preference stages render chat templates
         get_template(data_args.template or "")
 
 
@@ -109,6 +110,10 @@ def prepare_datasets(
     (`Template.fix_tokenizer`); this function only reads the tokenizer. `for_generation` (SFT) also renders
     the eval split as prompts with their reference answers.
     """
+    if stage in PREFERENCE_STAGES:  # pairs (or KTO's labelled answers): their own path, data.preference
+        from .preference import prepare_preference
+
+        return prepare_preference(tokenizer, data_args, stage, template, seed=seed, cache_dir=cache_dir)  # type: ignore[return-value]
     if stage == "sft" and template is None:
         raise ValueError("prepare_datasets(stage='sft') needs the chat template the tokenizer was fixed for.")
     if stage == "pt" and tokenizer.eos_token is None:

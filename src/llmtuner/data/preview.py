@@ -1,14 +1,16 @@
 """`llmtuner preview CONFIG`: look at what the model will be trained on before training it.
 
 Prints a few processed samples with the masked part marked, and the statistics that decide
-cutoff_len and packing. This is an explicit user command and prints to stdout; training itself
-never logs sample text.
+cutoff_len and packing; for the preference stages each pair's prompt (masked: not scored), chosen and
+rejected answers with their token counts, or KTO's answers with their labels. This is an explicit user
+command and prints to stdout; training itself never logs sample text.
 """
 
 from typing import Any
 
 from ..extras.constants import IGNORE_INDEX
 from .pipeline import PreparedData, SplitStats, padding_fraction
+from .preference import PreferenceData, PreferenceStats
 from .preprocess import DROP_REASONS, plan_bins
 
 MASK_OPEN, MASK_CLOSE = "⟦", "⟧"
@@ -63,6 +65,8 @@ def format_stats(stats: SplitStats, cutoff_len: int, batch_size: int) -> str:
 
 
 def format_preview(prepared: PreparedData, tokenizer: Any, num_samples: int, cutoff_len: int, batch_size: int) -> str:
+    if isinstance(prepared, PreferenceData):  # pairs, or KTO's labelled answers
+        return format_preference_preview(prepared, tokenizer, num_samples, cutoff_len)
     out = [f"Masked spans (label -100, not learned) are shown as {MASK_OPEN}...{MASK_CLOSE}; "
            f"packed samples are separated by {SAMPLE_BOUNDARY}.", ""]
     for split in ("train", "eval"):
@@ -78,4 +82,56 @@ def format_preview(prepared: PreparedData, tokenizer: Any, num_samples: int, cut
         if split in prepared.stats:
             out.append(format_stats(prepared.stats[split], cutoff_len, batch_size))
             out.append("")
+    return "\n".join(out)
+
+
+# ---- preference stages ------------------------------------------------------------------------
+def _answer(tokenizer: Any, prompt: list[int], answer: list[int]) -> str:
+    return render_sample(tokenizer, list(prompt) + list(answer), [IGNORE_INDEX] * len(prompt) + list(answer))
+
+
+def format_row(tokenizer: Any, row: dict[str, Any], index: int, split: str) -> list[str]:
+    prompt = row["prompt_ids"]
+    if "completion_ids" in row:  # KTO
+        label = "desirable" if row["label"] else "undesirable"
+        return [f"=== {split} answer {index} ({label}): prompt {len(prompt)} + answer {len(row['completion_ids'])} tokens ===",
+                _answer(tokenizer, prompt, row["completion_ids"]), ""]
+    chosen, rejected = row["chosen_ids"], row["rejected_ids"]
+    return [f"=== {split} pair {index}: prompt {len(prompt)} tokens, chosen {len(chosen)}, rejected {len(rejected)} ===",
+            f"--- chosen ({len(prompt) + len(chosen)} tokens)", _answer(tokenizer, prompt, chosen),
+            f"--- rejected ({len(prompt) + len(rejected)} tokens)", _answer(tokenizer, prompt, rejected), ""]
+
+
+def _median(values: list[int]) -> int:
+    return sorted(values)[len(values) // 2] if values else 0
+
+
+def format_preference_stats(stats: PreferenceStats, cutoff_len: int) -> str:
+    what = "answers" if not stats.rejected_lengths else "pairs"
+    lines = [f"[{stats.split}]", f"  {what}: {stats.samples}, kept: {stats.kept}, dropped: {stats.samples - stats.kept}"]
+    lines += [f"    - {count} dropped: {reason}" for reason, count in stats.dropped.items()]
+    lines.append(f"  truncated to cutoff_len={cutoff_len}: {stats.truncated}")
+    if stats.desirable or stats.undesirable:
+        lines.append(f"  labels: {stats.desirable} desirable, {stats.undesirable} undesirable")
+    if stats.prompt_lengths:
+        lines.append("  tokens per row (prompt + longer answer): " + ", ".join(f"{k} {v}" for k, v in stats.percentiles().items()))
+        medians = [f"prompt {_median(stats.prompt_lengths)}", f"{'chosen' if stats.rejected_lengths else 'answer'} "
+                   f"{_median(stats.chosen_lengths)}"]
+        if stats.rejected_lengths:
+            medians.append(f"rejected {_median(stats.rejected_lengths)}")
+        lines.append("  median tokens: " + ", ".join(medians))
+    return "\n".join(lines)
+
+
+def format_preference_preview(prepared: PreferenceData, tokenizer: Any, num_samples: int, cutoff_len: int) -> str:
+    out = [f"Stage {prepared.stage}. The prompt (not scored) is shown as {MASK_OPEN}...{MASK_CLOSE}; the answers after "
+           "it are what the preference loss compares.", ""]
+    for split in ("train", "eval"):
+        dataset = getattr(prepared, split)
+        if dataset is None:
+            continue
+        for index in range(min(num_samples, len(dataset))):
+            out += format_row(tokenizer, dataset[index], index, split)
+        if split in prepared.stats:
+            out += [format_preference_stats(prepared.stats[split], cutoff_len), ""]
     return "\n".join(out)

@@ -1,7 +1,8 @@
 """`dataset_info.json`: dataset names -> where the data is and how its columns map to messages.
 
 The layout is LLaMA-Factory's, so a user's existing `dataset_info.json` loads unchanged: keys
-this project does not use (ranking, file_sha1, images, ...) are accepted and ignored. A dataset
+this project does not use (file_sha1, images, ...) are accepted and ignored; `ranking: true` marks preference
+pairs (chosen/rejected columns) for the preference stages (data.preference). A dataset
 can also be named by a file or folder path; its format is then inferred from its columns.
 """
 
@@ -39,6 +40,8 @@ class DatasetAttr:
     columns: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None  # of local files; None: UTF-8 (checked before loading, data/encoding.py)
+    ranking: bool = False
+    """Preference pairs: `chosen` / `rejected` columns (LLaMA-Factory's `ranking: true`), read by data.preference."""
     guessed: str | None = None
     """How the format was guessed, for a dataset given as a path (None: the registry entry states it)."""
 
@@ -85,8 +88,11 @@ def _attr_from_entry(name: str, entry: dict[str, Any], dataset_dir: str) -> Data
     num_samples = entry.get("num_samples")
     if num_samples is not None and (not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0):
         raise DataError(f"{where}: num_samples must be a positive whole number of samples, got {num_samples!r}.")
+    ranking = entry.get("ranking", False)
+    if not isinstance(ranking, bool):
+        raise DataError(f"{where}: ranking must be true or false, got {ranking!r}.")
     return DatasetAttr(
-        name=name, source=source, path=path, formatting=formatting,
+        name=name, source=source, path=path, formatting=formatting, ranking=ranking,
         split=entry.get("split", "train"), subset=entry.get("subset"), num_samples=num_samples,
         columns=columns, tags=tags, encoding=entry.get("encoding"),
     )
@@ -109,7 +115,8 @@ def _attr_from_path(path: Path) -> DatasetAttr:
                 return DatasetAttr(name=name, source="file", path=name, formatting=formatting,
                                    columns={"messages": "messages"},
                                    tags={"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
-                                   guessed=f"sharegpt with OpenAI-style messages/role/content ({sniffed})")
+                                   guessed=f"sharegpt with OpenAI-style messages/role/content ({sniffed})",
+                                   ranking='"chosen"' in head and '"rejected"' in head)
         elif '"text"' in head and '"instruction"' not in head:
             return DatasetAttr(name=name, source="file", path=name, columns={"prompt": "text"},
                                guessed=f"a text corpus, column `text` ({sniffed})")
@@ -119,9 +126,13 @@ def _attr_from_path(path: Path) -> DatasetAttr:
     else:
         guess = f"alpaca (the default; {first.name if first is not None else 'the path'} was not sniffed)"
     columns = {}
+    ranking = first is not None and first.suffix in (".json", ".jsonl") and '"chosen"' in head and '"rejected"' in head
+    if ranking:
+        guess += ", preference pairs (chosen/rejected)"
     if formatting == "alpaca" and first is not None and first.suffix in (".json", ".jsonl"):
         columns = {role: role for role in ("system", "history") if f'"{role}"' in head}  # used when the file has them
-    return DatasetAttr(name=name, source="file", path=name, formatting=formatting, columns=columns, guessed=guess)
+    return DatasetAttr(name=name, source="file", path=name, formatting=formatting, columns=columns, guessed=guess,
+                       ranking=ranking)
 
 
 def get_dataset_attrs(

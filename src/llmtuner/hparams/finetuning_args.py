@@ -3,14 +3,20 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
-STAGES = ("pt", "sft")
+PREFERENCE_STAGES = ("dpo", "kto", "orpo", "simpo", "rm")
+"""Stages that learn from preferences (chosen vs rejected answers, or KTO's desirable/undesirable ones) through TRL.
+GRPO (online, reward functions) comes later as its own stage beside these."""
+STAGES = ("pt", "sft", *PREFERENCE_STAGES)
 FINETUNING_TYPES = ("lora", "qlora", "freeze", "full")
 
 
 @dataclass
 class FinetuningArguments:
-    stage: Literal["pt", "sft"] = field(
-        default="sft", metadata={"help": "Training stage: pt (continued pretraining) or sft (supervised fine-tuning)."}
+    stage: Literal["pt", "sft", "dpo", "kto", "orpo", "simpo", "rm"] = field(
+        default="sft",
+        metadata={"help": "Training stage: pt (continued pretraining), sft (supervised fine-tuning), or preference "
+                          "training on chosen/rejected answers: dpo, kto (also unpaired data with kto_tag), orpo and simpo "
+                          "(no reference model), rm (reward model)."},
     )
     finetuning_type: Literal["lora", "qlora", "freeze", "full"] = field(
         default="lora",
@@ -50,7 +56,49 @@ class FinetuningArguments:
                   "padding logits: the same loss in less time and memory. transformers-native models only; "
                   "remote-code models (ChatGLM3, Baichuan2) keep the full logits."},
     )
-    plot_loss: bool = field(default=True, metadata={"help": "Write training_loss.png (and eval loss) at the end."})
+    pref_beta: float = field(
+        default=0.1,
+        metadata={"help": "dpo, kto, simpo: beta, how far the policy may move from the reference (higher: less; for "
+                          "pref_loss ipo the regulariser tau); orpo: lambda, the weight of the odds-ratio term."},
+    )
+    pref_loss: Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                       "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm"] = field(
+        default="sigmoid",
+        metadata={"help": "dpo: the loss of trl.DPOConfig (loss_type): sigmoid (DPO), sigmoid_norm (SimPO-style length "
+                          "normalisation, with the reference), ipo, hinge, robust, exo_pair, nca_pair, bco_pair, sppo_hard, "
+                          "aot, aot_unpaired, apo_zero, apo_down, discopop."},
+    )
+    pref_ftx: float = field(
+        default=0.0,
+        metadata={"help": "dpo: weight of an SFT (NLL) loss on the chosen answers added to the preference loss; simpo: "
+                          "CPO's alpha (0 = pure SimPO). Keeps the chosen answers likely."},
+    )
+    pref_label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "dpo: the probability that a pair's label is flipped (pref_loss robust, in [0, 0.5); exo_pair "
+                          "needs > 0, e.g. 1e-3)."},
+    )
+    pref_precompute_ref: bool = field(
+        default=False,
+        metadata={"help": "dpo, kto: compute the reference log-probs of the whole training set once before training, "
+                          "so freeze/full keep no reference copy in memory (LoRA never needs one: the reference is the "
+                          "model with its adapter disabled)."},
+    )
+    simpo_gamma: float = field(
+        default=0.5, metadata={"help": "simpo: the target reward margin gamma (TRL CPOConfig simpo_gamma)."}
+    )
+    kto_chosen_weight: float = field(
+        default=1.0, metadata={"help": "kto: weight of the desirable (chosen) examples' loss (KTOConfig desirable_weight)."}
+    )
+    kto_rejected_weight: float = field(
+        default=1.0,
+        metadata={"help": "kto: weight of the undesirable (rejected) examples' loss (KTOConfig undesirable_weight)."},
+    )
+    plot_loss: bool = field(
+        default=True,
+        metadata={"help": "Write training_loss.png (and eval loss; preference stages: their rewards, margins and "
+                          "accuracies) at the end."},
+    )
     allow_upload: bool = field(
         default=False,
         metadata={"help": "Allow this run to send data off the machine: push_to_hub and remote experiment trackers "

@@ -62,7 +62,11 @@ def read_config_file(path: str) -> dict[str, Any]:
 def _yaml_place(error: Exception) -> str:
     """` (line L, column C)` of a YAML error, 1-based as editors count, or "" when the parser gives none."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    if mark is None:
+        return ""
+    opened = getattr(error, "context_mark", None)  # e.g. where an unclosed [ or { began
+    began = f", in what line {opened.line + 1} opened" if opened is not None and opened.line != mark.line else ""
+    return f" (line {mark.line + 1}, column {mark.column + 1}{began})"
 
 
 def _yaml_problem(error: Exception) -> str:

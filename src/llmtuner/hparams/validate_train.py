@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .data_args import DataArguments
 from .finetuning_args import FinetuningArguments
 from .model_args import ModelArguments
+from .validate_pref import check_preference
 
 
 def _check_finetuning(model: ModelArguments, finetuning: FinetuningArguments, problems: list[str]) -> None:
@@ -163,6 +164,7 @@ def validate_train_config(config: TrainConfig, command: str = "train") -> None:
         )
     _check_finetuning(model, config.finetuning, problems)
     _check_stage(config, problems)
+    check_preference(config, problems)
     if command == "train" and not any(key in training for key in ("do_train", "do_eval", "do_predict")):
         training["do_train"] = True  # `llmtuner train` with no do_* key means: train (transformers' default is off)
     if command == "train" and not any(training.get(key) for key in ("do_train", "do_eval", "do_predict")):

@@ -127,10 +127,25 @@ def stride_sample(lines: list[str], max_chars: int) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def preference_files(data_dir: Path) -> set[str]:
+    """Files dataset_info.json registers as preference data (`ranking: true`, or a KTO `kto_tag` column). They
+    repeat the SFT questions with alternative answers, so the tokenizer corpus leaves them out: the embedded model,
+    and every figure measured on it, stays the same when preference samples are added."""
+    import json
+
+    try:
+        registry = json.loads((data_dir / "dataset_info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(entry.get("file_name")) for entry in registry.values() if isinstance(entry, dict)
+            and (entry.get("ranking") or "kto_tag" in (entry.get("columns") or {}))}
+
+
 def collect_corpus(data_dir: str | Path) -> tuple[list[str], dict[str, str]]:
     """The tiny model's training lines from every .json/.jsonl/.txt under ``data_dir`` (deduplicated, at most
     MAX_LINE_CHARS long, stride-sampled to MAX_TRAIN_CHARS), and ``{relative path: sha256}`` of the files used."""
     data_dir = Path(data_dir)
+    pairs = preference_files(data_dir)
     files = sorted(
         p
         for p in (data_dir.rglob("*") if data_dir.is_dir() else [])
@@ -139,6 +154,7 @@ def collect_corpus(data_dir: str | Path) -> tuple[list[str], dict[str, str]]:
         and p.name != "dataset_info.json"
         and not p.name.lower().startswith("readme")
         and not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
+        and p.relative_to(data_dir).as_posix() not in pairs
     )
     lines: dict[str, None] = {}  # ordered set: repeated metadata values ("western", "gpt") count once
     used: dict[str, str] = {}

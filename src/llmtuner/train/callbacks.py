@@ -9,12 +9,19 @@ from transformers import TrainerCallback
 from ..extras.files import append_jsonl, read_jsonl, write_jsonl
 
 LOG_NAME = "trainer_log.jsonl"
+PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
+                      "logps/rejected", "kl", "nll_loss", "log_odds_ratio", "accuracy", "margin", "mean_reward")
+"""What TRL's preference trainers log beside the loss (DPO, KTO, ORPO/SimPO, reward model), kept as TRL names them,
+train and eval_ alike."""
+LOGGED = ("loss", "eval_loss", "learning_rate", "grad_norm", "eval_perplexity", "perplexity",
+          *PREFERENCE_METRICS, *(f"eval_{key}" for key in PREFERENCE_METRICS))
 
 
 class JsonlLogCallback(TrainerCallback):
     """Append one JSON line per logging step to `output_dir/trainer_log.jsonl` (main process only).
 
-    Fields: step, total_steps, epoch, loss / eval_loss, lr, tokens_per_s, elapsed_s, eta_s. A resumed
+    Fields: step, total_steps, epoch, loss / eval_loss, lr, tokens_per_s, elapsed_s, eta_s, and the preference
+    stages' own metrics (PREFERENCE_METRICS: rewards/chosen, rewards/margins, ...; eval_ too). A resumed
     run first drops the lines logged after its checkpoint (the killed run's last steps are redone),
     then appends, so the log covers the whole training once.
     """
@@ -38,7 +45,7 @@ class JsonlLogCallback(TrainerCallback):
         steps_done = state.global_step - self.start_step
         record: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
                                   "epoch": round(state.epoch or 0.0, 4)}
-        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "eval_perplexity", "perplexity"):
+        for key in LOGGED:
             if key in logs:
                 record["lr" if key == "learning_rate" else key] = logs[key]
         tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens

@@ -22,8 +22,14 @@ def smooth(values: list[float], weight: float | None = None) -> list[float]:
     return smoothed
 
 
-def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss")) -> list[Path]:
-    """training_loss.png (and training_eval_loss.png) from trainer_state.json; returns the files written."""
+PREFERENCE_PLOTS = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "kl", "accuracy",
+                    "margin", "eval_rewards/margins", "eval_rewards/accuracies", "eval_accuracy")
+"""The preference stages' curves beside the loss (each only when the run logged it): training_rewards_margins.png, ..."""
+
+
+def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss", *PREFERENCE_PLOTS)) -> list[Path]:
+    """training_loss.png (and training_eval_loss.png, and the preference metrics logged) from trainer_state.json;
+    returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on training servers
@@ -44,7 +50,7 @@ def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss")) ->
         plt.xlabel("step")
         plt.ylabel(key)
         plt.legend()
-        path = Path(output_dir) / ("training_loss.png" if key == "loss" else f"training_{key}.png")
+        path = Path(output_dir) / ("training_loss.png" if key == "loss" else f"training_{key.replace('/', '_')}.png")
         plt.savefig(path, format="png", dpi=100)
         plt.close()
         written.append(path)

@@ -8,15 +8,17 @@ model loader only read them.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..data.template import Template
 from ..hparams import TrainConfig
+from ..hparams.finetuning_args import PREFERENCE_STAGES
 from .resume import resolve_resume
 from .resume_check import check_resume_settings
 
-CHAT_STAGES = ("sft",)
+CHAT_STAGES = ("sft", *PREFERENCE_STAGES)
 """Stages whose samples are conversations rendered by a chat template."""
 
 
@@ -45,8 +47,10 @@ def load_tokenizer_and_template(config: TrainConfig) -> tuple[Any, Template | No
     return tokenizer, template
 
 
-def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool = False) -> StageInputs:
-    """Everything a stage's trainer needs; `for_generation` also renders the eval split as prompts (SFT predict)."""
+def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool = False,
+                  model_builder: "Callable[[TrainConfig, Any, Any], Any] | None" = None) -> StageInputs:
+    """Everything a stage's trainer needs; `for_generation` also renders the eval split as prompts (SFT predict).
+    `model_builder(config, tokenizer, training_args)` replaces `build_model` for a stage with another head (rm)."""
     from ..data.pipeline import prepare_datasets
 
     resume = resolve_resume(training_args, config.finetuning.overwrite_output_dir)
@@ -56,7 +60,7 @@ def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool 
     with training_args.main_process_first(desc="preprocessing", local=not os.environ.get("LLMTUNER_SHARED_FS")):
         data = prepare_datasets(tokenizer, config.data, config.finetuning.stage, template=template,
                                 seed=data_seed(training_args), for_generation=for_generation)
-    model = build_model(config, tokenizer, training_args)
+    model = (model_builder or build_model)(config, tokenizer, training_args)
     return StageInputs(resume=resume, tokenizer=tokenizer, template=template, data=data, model=model)
 
 
