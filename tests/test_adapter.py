@@ -344,9 +344,14 @@ def not_lora_adapters(tmp_path, tiny_model_dir):
     prefix = tmp_path / "prefix"
     prefix.mkdir()
     (prefix / "adapter_config.json").write_text(json.dumps({"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 20}))
+    reward = tmp_path / "reward"  # what stage rm saves: a LoRA adapter with a value head, for scoring, not generating
+    reward.mkdir()
+    (reward / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "task_type": "SEQ_CLS", "r": 8}))
+    (reward / "adapter_model.safetensors").write_bytes(b"")
     return [(empty, "is empty, so it is not a LoRA adapter folder"),
             (tiny_model_dir, "holds a whole model (config.json) but no adapter_config.json"),
-            (prefix, "is a PREFIX_TUNING adapter (peft_type in adapter_config.json); only LoRA adapters")]
+            (prefix, "is a PREFIX_TUNING adapter (peft_type in adapter_config.json); only LoRA adapters"),
+            (reward, "is a reward model's adapter (task_type SEQ_CLS, from stage rm)")]
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 def _read_adapter(path_text: str) -> AdapterInfo:
     """One adapter folder, checked as training and evaluation check it (hparams.checks.check_adapter_folders)."""
     problems: list[str] = []
-    check_adapter_folders([path_text], problems, complete=True)
+    check_adapter_folders([path_text], problems, complete=True, generative=True)
     if problems:
         raise ConfigError(" ".join(problems))
     path = Path(path_text)

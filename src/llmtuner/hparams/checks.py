@@ -102,13 +102,14 @@ ADAPTER_FOLDER_HINT = "Give the output_dir of a LoRA training run or one of its 
 
 
 def check_adapter_folders(paths: list[str] | None, problems: list[str], must_exist: bool = True,
-                          complete: bool = False, key: str = "adapter_name_or_path") -> None:
+                          complete: bool = False, key: str = "adapter_name_or_path", generative: bool = False) -> None:
     """Every adapter_name_or_path must be a LoRA adapter folder. A full model's folder, an empty folder or a
     prefix-tuning adapter otherwise fails deep inside peft, after the base weights have loaded.
 
     `must_exist`: a path that does not exist is a problem (False: left to a later check). `complete`: also the
     adapter weights and a named peft_type (what loading needs; parsing checks the rest, without reading weights).
-    `key`: how messages name the setting (the serving commands' `adapters NAME`).
+    `key`: how messages name the setting (the serving commands' `adapters NAME`). `generative`: the adapter must
+    generate text (eval, export, serving, non-rm training), so a reward model's adapter (task SEQ_CLS) is refused.
     """
     for text in paths or []:
         path, what = Path(text), f"{key} {text}"
@@ -142,6 +143,11 @@ def check_adapter_folders(paths: list[str] | None, problems: list[str], must_exi
             problems.append(f"{what} is a {peft_type} adapter (peft_type in adapter_config.json); only LoRA adapters "
                             "(incl. DoRA and rsLoRA) can be trained on, evaluated or merged here. Train a LoRA adapter "
                             "(finetuning_type: lora), or leave adapter_name_or_path out.")
+            continue
+        if generative and str(config.get("task_type", "")).upper() == "SEQ_CLS":
+            problems.append(f"{what} is a reward model's adapter (task_type SEQ_CLS, from stage rm): it scores answers and "
+                            "cannot generate or be merged into a chat model. Use the adapter (or a checkpoint-N) of an sft/dpo/kto/orpo/simpo/"
+                            "grpo run; a reward model is used through reward_funcs in stage grpo.")
             continue
         if complete and peft_type is None:
             problems.append(f"{config_file} names no peft_type, so peft cannot load it: the adapter was not saved by "

@@ -29,7 +29,7 @@ def validate_eval_config(config: EvalConfig) -> None:
             problems.append("predictions_file is scored without a model: remove model_name_or_path / adapter_name_or_path.")
     else:
         check_model_source(model, problems)
-        check_adapter_folders(model.adapter_name_or_path, problems)  # before the base model's weights load
+        check_adapter_folders(model.adapter_name_or_path, problems, generative=True)  # before the base model's weights load
         if not model.model_name_or_path:
             problems.append("model_name_or_path is missing: the model to evaluate (a folder, or `embedded` for the tiny "
                             "CPU model), or give predictions_file to score existing answers.")

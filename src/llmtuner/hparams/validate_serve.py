@@ -27,7 +27,7 @@ def validate_serve_config(config: ServeConfig) -> None:
     if not model.model_name_or_path:
         problems.append("model_name_or_path is missing: the model to serve (a folder, a release from `llmtuner export`, or "
                         "`embedded` for the tiny CPU model).")
-    check_adapter_folders(model.adapter_name_or_path, problems, complete=True)
+    check_adapter_folders(model.adapter_name_or_path, problems, complete=True, generative=True)
     parse_adapters(serving.adapters, problems)
     if serving.max_concurrency < 1:
         problems.append(f"max_concurrency must be at least 1, got {serving.max_concurrency}.")
@@ -74,7 +74,7 @@ def parse_adapters(entries: list[str] | None, problems: list[str]) -> list[tuple
 
 def _check_adapter_folder(path: str, what: str, problems: list[str], mixed_batch: bool = False) -> None:
     before = len(problems)
-    check_adapter_folders([path], problems, complete=True, key=what)
+    check_adapter_folders([path], problems, complete=True, key=what, generative=True)
     if len(problems) > before or not mixed_batch:
         return
     adapter = json.loads((Path(path) / "adapter_config.json").read_text(encoding="utf-8"))

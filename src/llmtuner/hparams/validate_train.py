@@ -55,7 +55,8 @@ def _check_finetuning(model: ModelArguments, finetuning: FinetuningArguments, pr
                 "Merge them first with `python src/export_model.py`, or set finetuning_type: lora."
             )
     if finetuning.finetuning_type == "lora":  # a folder that is there but no LoRA adapter fails before any weights load
-        check_adapter_folders(model.adapter_name_or_path, problems, must_exist=False)
+        check_adapter_folders(model.adapter_name_or_path, problems, must_exist=False,
+                              generative=finetuning.stage != "rm")
     if finetuning.lora_rank <= 0:
         problems.append(f"lora_rank must be positive, got {finetuning.lora_rank}.")
     if finetuning.lora_alpha is None:
