@@ -247,3 +247,15 @@ def test_the_medical_samples_load_for_dpo_and_kto(tiny_tokenizer, template, tmp_
                                 cache_dir=str(tmp_path))
     assert pairs.stats["train"].kept == len(unpaired.train) == pairs.stats["train"].samples
     assert pairs.stats["train"].truncated == 0
+
+
+def test_sft_on_preference_pairs_is_refused_by_name_before_anything_loads(capsys, tmp_path):
+    from conftest import ROOT
+
+    from llmtuner.cli import main
+
+    argv = ["train", "--model_name_or_path", "embedded", "--stage", "sft", "--template", "shuzhiqihuang",
+            "--dataset", "medical_preference_sample", "--dataset_dir", str(ROOT / "data"), "--output_dir", str(tmp_path / "out")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "'medical_preference_sample' holds preference pairs" in error and "stage dpo" in error

@@ -12,7 +12,7 @@ from typing import Any
 from ..extras.errors import DataError
 from ..extras.logging import get_logger
 from ..hparams import DataArguments
-from ..hparams.finetuning_args import PREFERENCE_STAGES
+from ..hparams.finetuning_args import ONLINE_STAGES, PREFERENCE_STAGES
 from . import drops
 from .loader import PROVENANCE, check_format_guess, load_datasets
 from .preprocess import DROP_REASONS, KEPT, generation_batch, pack_batch, pt_batch, sft_batch
@@ -91,25 +91,36 @@ def _map_kwargs(data_args: DataArguments, description: str) -> dict[str, Any]:
 def check_data_arguments(data_args: DataArguments, stage: str) -> None:
     """Resolve dataset and template names now, so a typo fails before any tokenizer or model is loaded
     (and, with strict_data, a dataset whose format would be guessed)."""
+    from .prompts import PROMPT_FORMATS
     from .registry import get_dataset_attrs
 
+    formats = PROMPT_FORMATS if stage in ONLINE_STAGES else None  # grpo also reads exam items as prompts
     for names in (data_args.dataset, data_args.eval_dataset):
-        for attr in get_dataset_attrs(names, data_args.dataset_dir):
+        for attr in get_dataset_attrs(names, data_args.dataset_dir, formats=formats):
             check_format_guess(attr, data_args.strict_data, warn=False)  # the warning comes when the data loads
+            if stage in ("pt", "sft") and attr.ranking:
+                raise DataError(f"Dataset {attr.name!r} holds preference pairs (ranking: true in dataset_info.json), which "
+                                f"stage {stage} cannot learn from: use stage dpo, kto, orpo, simpo or rm, or an "
+                                f"{stage.upper()} dataset.")
     if stage != "pt":  # sft and the preference stages render chat templates
         get_template(data_args.template or "")
 
 
 def prepare_datasets(
     tokenizer: Any, data_args: DataArguments, stage: str, template: Template | None = None, seed: int = 42,
-    cache_dir: str | None = None, for_generation: bool = False,
+    cache_dir: str | None = None, for_generation: bool = False, prompt_instruction: str = "",
 ) -> PreparedData:
     """Token-id datasets for `stage` ("pt" or "sft"), plus statistics per split.
 
     SFT renders conversations with `template`, which the caller resolved and fixed the tokenizer for
     (`Template.fix_tokenizer`); this function only reads the tokenizer. `for_generation` (SFT) also renders
-    the eval split as prompts with their reference answers.
+    the eval split as prompts with their reference answers. GRPO (online) gets prompts only (`data.prompts`), a
+    multiple-choice prompt ending with `prompt_instruction`.
     """
+    if stage in ONLINE_STAGES:
+        from .prompts import prepare_prompts
+
+        return prepare_prompts(tokenizer, data_args, template, prompt_instruction, seed=seed, cache_dir=cache_dir)  # type: ignore[return-value]
     if stage in PREFERENCE_STAGES:  # pairs (or KTO's labelled answers): their own path, data.preference
         from .preference import prepare_preference
 
