@@ -132,7 +132,8 @@ def test_reading_has_no_side_effects(monkeypatch):
     assert dict(os.environ) == before
 
 
-@pytest.mark.parametrize("text, place", [("a: 1\nb: [1, 2\nc: 3\n", "line 3, column 2, in what line 2 opened"), ("a: 1\n  b: 2\n", "line 2, column 4")])
+@pytest.mark.parametrize("text, place", [("a: 1\nb: [1, 2\nc: 3\n", "line 3, column 2, in what line 2 opened"),
+                                         ("a: 1\n  b: 2\n", "line 2, column 4")])
 def test_a_config_that_is_not_yaml_is_one_line_naming_file_and_line(tmp_path, capsys, text, place):
     from llmtuner.cli import main
 

@@ -1,4 +1,4 @@
-"""finetune/run_{pt,sft,dpo}_shuzhiqihuang.sh: which launch command they choose, and real CPU runs.
+"""finetune/run_{pt,sft,dpo,grpo}_shuzhiqihuang.sh: which launch command they choose, and real CPU runs.
 
 The DRY_RUN tests put a fake `nvidia-smi` first on PATH so that 0, 1, 2 or 8 GPUs can be pretended
 on any machine; the command the script prints (its last line) is split and checked, and its training
@@ -18,6 +18,7 @@ from llmtuner.hparams import parse_train_args
 
 SFT, PT = ROOT / "finetune" / "run_sft_shuzhiqihuang.sh", ROOT / "finetune" / "run_pt_shuzhiqihuang.sh"
 DPO = ROOT / "finetune" / "run_dpo_shuzhiqihuang.sh"
+GRPO = ROOT / "finetune" / "run_grpo_shuzhiqihuang.sh"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if os.access(VENV_PYTHON, os.X_OK) else "python3"
 TRAIN = str(ROOT / "src" / "train_bash.py")
@@ -25,7 +26,8 @@ SETTINGS = (  # noqa: SIM905 - a block of names reads better than a list; every 
     "PYTHON MODEL_NAME_OR_PATH DATASET DATASET_DIR TEMPLATE FINETUNING_TYPE OUTPUT_DIR CUTOFF_LEN BATCH_SIZE "
     "GRAD_ACCUM LR EPOCHS MAX_STEPS LORA_RANK LORA_TARGET SAVE_STEPS LOGGING_STEPS VAL_SIZE PACKING REPORT_TO "
     "NUM_GPUS DS_CONFIG MASTER_PORT HOSTFILE NNODES NODE_RANK MASTER_ADDR LAUNCHER DRY_RUN BF16 "
-    "GRADIENT_CHECKPOINTING OVERWRITE_OUTPUT_DIR NPROC_PER_NODE CUDA_VISIBLE_DEVICES STAGE PREF_BETA PREF_LOSS ADAPTER"
+    "GRADIENT_CHECKPOINTING OVERWRITE_OUTPUT_DIR NPROC_PER_NODE CUDA_VISIBLE_DEVICES STAGE PREF_BETA PREF_LOSS ADAPTER "
+    "REWARD_FUNCS REWARD_WEIGHTS NUM_GENERATIONS MAX_COMPLETION_LENGTH GRPO_BETA USE_VLLM VLLM_MODE"
 ).split()
 
 
@@ -72,9 +74,9 @@ def flag(command: list[str], key: str) -> str | None:
 
 
 def test_scripts_are_executable():
-    for script in (SFT, PT, DPO, ROOT / "finetune" / "common.sh"):
+    for script in (SFT, PT, DPO, GRPO, ROOT / "finetune" / "common.sh"):
         assert script.is_file()
-    assert os.access(SFT, os.X_OK) and os.access(PT, os.X_OK) and os.access(DPO, os.X_OK)
+    assert os.access(SFT, os.X_OK) and os.access(PT, os.X_OK) and os.access(DPO, os.X_OK) and os.access(GRPO, os.X_OK)
 
 
 @pytest.mark.parametrize("gpus", [0, None], ids=["no-gpu", "nvidia-smi-fails"])
@@ -120,6 +122,25 @@ def test_dpo_defaults_on_cpu_and_gpu(tmp_path):
     assert parse_train_args(training_flags(mine)).finetuning.stage == "kto"
     result = run_script(DPO, tmp_path, STAGE="ppo")
     assert result.returncode == 2 and "STAGE must be dpo, kto, orpo, simpo or rm" in result.stderr
+
+
+def test_grpo_defaults_on_cpu_and_gpu(tmp_path):
+    command = dry_run(GRPO, tmp_path)
+    assert command[:2] == [PYTHON, TRAIN]
+    assert flag(command, "stage") == "grpo" and flag(command, "dataset") == "medical_grpo_sample"
+    assert flag(command, "template") == "shuzhiqihuang" and flag(command, "learning_rate") == "5.0e-3"
+    assert flag(command, "reward_funcs") == "mcq_correct,format" and flag(command, "reward_weights") == "1.0,0.5"
+    assert flag(command, "grpo_num_generations") == "4" and flag(command, "grpo_use_vllm") is None
+    assert flag(command, "output_dir") == str(ROOT / "saves" / "embedded" / "lora" / "grpo")
+    args = parse_train_args(training_flags(command))
+    assert args.finetuning.stage == "grpo" and args.finetuning.reward_weights == [1.0, 0.5]
+
+    gpu = dry_run(GRPO, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen2.5-7B-Instruct", REWARD_FUNCS="mcq_correct,tcm_safety")
+    assert flag(gpu, "learning_rate") == "1.0e-5" and flag(gpu, "per_device_train_batch_size") == "8"
+    assert flag(gpu, "grpo_num_generations") == "8" and flag(gpu, "template") == "qwen" and flag(gpu, "val_size") is None
+    assert flag(gpu, "reward_funcs") == "mcq_correct,tcm_safety" and flag(gpu, "bf16") == "true"
+    vllm = dry_run(GRPO, tmp_path, 1, MODEL_NAME_OR_PATH="/models/Qwen3-8B", USE_VLLM="true", VLLM_MODE="server")
+    assert flag(vllm, "grpo_use_vllm") == "true" and flag(vllm, "grpo_vllm_mode") == "server"
 
 
 def test_one_gpu_is_one_process_with_deepspeed_and_bf16(tmp_path):

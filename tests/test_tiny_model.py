@@ -283,7 +283,8 @@ def test_ensure_rebuilds_a_model_built_from_older_data(tmp_path: Path, tiny_mode
 
 
 def test_preference_files_stay_out_of_the_tokenizer_corpus(tmp_path):
-    """Adding preference pairs to data/ must not change the embedded model (every figure measured on it)."""
+    """Adding preference pairs or GRPO prompt sets (`"stage": "grpo"`) to data/ must not change the embedded model
+    (every figure measured on it)."""
     import json
     import shutil
 
@@ -297,7 +298,11 @@ def test_preference_files_stay_out_of_the_tokenizer_corpus(tmp_path):
                                                 ensure_ascii=False), encoding="utf-8")
     registry = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
     registry["pairs"] = {"file_name": "pairs.json", "ranking": True, "columns": {"prompt": "instruction"}}
+    (data / "prompts.json").write_text(json.dumps([{"question": "从未出现过的题干丙", "options": {"A": "丁", "B": "戊"},
+                                                    "answer": "A"}], ensure_ascii=False), encoding="utf-8")
+    registry["prompts"] = {"file_name": "prompts.json", "formatting": "mcq", "stage": "grpo"}
     (data / "dataset_info.json").write_text(json.dumps(registry, ensure_ascii=False), encoding="utf-8")
     after, used_after = collect_corpus(data)
     assert after == before and "pairs.json" not in used_after and "medical_preference_sample.json" not in used
+    assert "prompts.json" not in used_after and "medical_grpo_sample.json" not in used
     assert "medical_sft_sample.json" in used

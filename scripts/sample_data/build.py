@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import grpo  # noqa: E402
 import knowledge_tcm as T  # noqa: E402
 import knowledge_western as W  # noqa: E402
 import preference  # noqa: E402
@@ -1081,6 +1082,9 @@ def dataset_info():
             "file_name": "medical_kto_sample.json", "formatting": "sharegpt",
             "columns": {"messages": "conversations", "kto_tag": "kto_tag"},
             "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}},
+        "medical_grpo_sample": {
+            "file_name": "medical_grpo_sample.json", "formatting": "mcq", "stage": "grpo",
+            "columns": {"question": "question", "options": "options", "answer": "answer", "category": "category"}},
         "clinical_qa_sample": {
             "file_name": "clinical_qa_sample.json", "formatting": "alpaca",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
@@ -1111,6 +1115,7 @@ def readme(counts, figures):
         "| `medical_dialogue_sample.json` | ShareGPT 列表：`{\"conversations\": [{\"from\": \"system\"/\"human\"/\"gpt\", \"value\": ...}], \"category\": ...}`，多轮医患问诊，human/gpt 严格交替并以 gpt 结尾 | %d 条 |" % c["dialogue"],
         "| `medical_preference_sample.json` | 偏好数据（alpaca，`ranking: true`）：instruction / input / chosen / rejected / category；chosen 为安全、审慎的回答，rejected 为不安全或过度自信的回答，category ∈ herb_pairing（十八反、十九畏）、pregnancy（妊娠禁忌）、drug_interaction（药物相互作用）、emergency（急症分诊）、caution（审慎与武断） | %d 对 |" % c["preference"],
         "| `medical_kto_sample.json` | 同一批问题的 KTO 非成对格式（ShareGPT + 布尔 `kto_tag`）：每题只有一个回答，true 为可取、false 为不可取 | %d 条 |" % c["kto"],
+        "| `medical_grpo_sample.json` | GRPO 提示集（`formatting: mcq`，注册表中 `stage: grpo`）：id / question / options(A～E) / answer / category；只由训练侧知识条目生成（不含留出条目），供 mcq_correct、format 奖励使用；与偏好数据一样不进入内置模型的分词器语料 | %d 条 |" % c["grpo"],
         "| `clinical_qa_sample.json` | 评测用问答（alpaca 风格）：id / instruction / input / output / category；只由留出的知识条目生成（见下文），问法与 SFT 数据不同 | %d 条 |" % c["qa"],
         "| `medical_mcq_sample.json` | 单选题：id / question / options(A～E) / answer / category / explanation；只由留出的知识条目生成 | %d 条 |" % c["mcq"],
         "| `medical_terms.txt` | 术语词表：`term<TAB>type`，type ∈ herb, formula, syndrome, disease, symptom, drug, exam, treatment；# 开头为注释 | %d 个术语 |" % c["terms"],
@@ -1197,6 +1202,9 @@ def main(out_dir=None):
     terms = build_lexicon()
     pairs = preference.build_preference(random.Random(SEED + 1), held_out)  # its own stream: the other files stay as they were
     kto = preference.build_kto(pairs)
+    grpo_items = grpo.build_grpo(random.Random(SEED + 2), TRAIN_HERBS, [x for x in T.SYNDROMES if not held_out("syndrome", x["name"])
+                                                                       and not held_out("formula", x["fang"])],
+                                 TRAIN_FORMULAS, TRAIN_DRUGS, T.HERBS, T.FORMULAS, W.DRUGS, make_mcq, classes_overlap)
     info = dataset_info()
 
     os.makedirs(out_dir, exist_ok=True)
@@ -1206,12 +1214,13 @@ def main(out_dir=None):
     write_json(os.path.join(out_dir, "medical_dialogue_sample.json"), dialogues)
     write_json(os.path.join(out_dir, "medical_preference_sample.json"), pairs)
     write_json(os.path.join(out_dir, "medical_kto_sample.json"), kto)
+    write_json(os.path.join(out_dir, "medical_grpo_sample.json"), grpo_items)
     write_json(os.path.join(out_dir, "clinical_qa_sample.json"), qa)
     write_json(os.path.join(out_dir, "medical_mcq_sample.json"), mcq)
     write_text(os.path.join(out_dir, "medical_terms.txt"),
                "\n".join(LEXICON_HEADER) + "\n" + "".join("%s\t%s\n" % kv for kv in terms))
     write_json(os.path.join(out_dir, "dataset_info.json"), info)
-    counts = {"pt": len(pt), "sft": len(sft), "dialogue": len(dialogues), "preference": len(pairs), "kto": len(kto), "qa": len(qa),
+    counts = {"pt": len(pt), "sft": len(sft), "dialogue": len(dialogues), "preference": len(pairs), "kto": len(kto), "grpo": len(grpo_items), "qa": len(qa),
               "mcq": len(mcq), "terms": len(terms), "info": len(info)}
     import check  # check.py imports this module; its containment figures of the files just written go into the README
 

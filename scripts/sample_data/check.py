@@ -37,7 +37,7 @@ CATEGORIES = {"tcm", "western", "integrated"}
 GRAM = 4  # character n-gram length of the containment check
 MAX_CONTAINMENT = 0.30  # an evaluation item sharing more of its 4-grams with one training document fails
 DATASET_ORDER = ["medical_pt_sample", "medical_sft_sample", "medical_dialogue_sample", "medical_preference_sample",
-                 "medical_kto_sample", "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
+                 "medical_kto_sample", "medical_grpo_sample", "clinical_qa_sample", "medical_mcq_sample", "medical_terms"]
 PREFERENCE_CATEGORIES = {"herb_pairing", "pregnancy", "drug_interaction", "emergency", "caution"}
 
 

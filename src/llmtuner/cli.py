@@ -16,13 +16,14 @@ USAGE = """usage: llmtuner COMMAND [CONFIG.yaml] [--key value ...]
 数智岐黄 finetune: fine-tune LLMs for integrated Chinese-Western medicine.
 
 commands:
-  train       train a model (stage pt or sft) from a YAML/JSON config and/or flags
+  train       train a model (stage pt, sft, dpo, kto, orpo, simpo, rm, grpo) from a YAML/JSON config and/or flags
   preview     show processed samples (masked part marked) and data statistics, without training
   eval        score a model (or a predictions file) on clinical QA, exam questions or held-out text
   export      merge LoRA adapters into the base and write a verified release (safetensors, tokenizer, model card)
   chat        talk to a model (base, adapters or a release) in the terminal, answers streamed
   infer       generate answers for a dataset or a file of prompts into JSONL (batched, resumable)
   api         serve an OpenAI-compatible HTTP API (127.0.0.1 and an API key by default)
+  console     the web console for a team: datasets, models, jobs with live logs, dashboard (`console create-user` first)
   templates   list the chat templates; `templates check --template NAME --tokenizer DIR` compares one with the
               model's own chat template token for token (exit code 0 only when they match)
   check-data  find duplicates in training data and evaluation items it contains (contamination); ids, not text
@@ -123,6 +124,12 @@ def cmd_api(argv: list[str]) -> None:
     run_api(config)
 
 
+def cmd_console(argv: list[str]) -> int:
+    from .console.cli import main as console_main  # its own subcommands (create-user, openapi) and --help
+
+    return console_main(argv)
+
+
 def cmd_templates(argv: list[str]) -> None:
     if argv[:1] == ["check"]:
         from .data.template_check import check_command
@@ -202,6 +209,7 @@ COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "chat": cmd_chat,
     "infer": cmd_infer,
     "api": cmd_api,
+    "console": cmd_console,
     "templates": cmd_templates,
     "check-data": cmd_check_data,
     "deidentify": cmd_deidentify,

@@ -145,9 +145,9 @@ def check_adapter_folders(paths: list[str] | None, problems: list[str], must_exi
                             "(finetuning_type: lora), or leave adapter_name_or_path out.")
             continue
         if generative and str(config.get("task_type", "")).upper() == "SEQ_CLS":
-            problems.append(f"{what} is a reward model's adapter (task_type SEQ_CLS, from stage rm): it scores answers and "
-                            "cannot generate or be merged into a chat model. Use the adapter (or a checkpoint-N) of an sft/dpo/kto/orpo/simpo/"
-                            "grpo run; a reward model is used through reward_funcs in stage grpo.")
+            problems.append(f"{what} is a reward model's adapter (task_type SEQ_CLS, from stage rm): it scores answers "
+                            "and cannot generate or be merged into a chat model. Use the adapter (or a checkpoint-N) of "
+                            "an sft/dpo/kto/orpo/simpo/grpo run; a reward model is used through reward_funcs in stage grpo.")
             continue
         if complete and peft_type is None:
             problems.append(f"{config_file} names no peft_type, so peft cannot load it: the adapter was not saved by "

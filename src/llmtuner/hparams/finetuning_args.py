@@ -5,18 +5,19 @@ from typing import Literal
 
 PREFERENCE_STAGES = ("dpo", "kto", "orpo", "simpo", "rm")
 """Stages that learn from preferences (chosen vs rejected answers, or KTO's desirable/undesirable ones) through TRL.
-GRPO (online, reward functions) comes later as its own stage beside these."""
-STAGES = ("pt", "sft", *PREFERENCE_STAGES)
+GRPO (online: completions sampled during training, scored by reward functions) is its own stage beside these."""
+ONLINE_STAGES = ("grpo",)
+STAGES = ("pt", "sft", *PREFERENCE_STAGES, *ONLINE_STAGES)
 FINETUNING_TYPES = ("lora", "qlora", "freeze", "full")
 
 
 @dataclass
 class FinetuningArguments:
-    stage: Literal["pt", "sft", "dpo", "kto", "orpo", "simpo", "rm"] = field(
+    stage: Literal["pt", "sft", "dpo", "kto", "orpo", "simpo", "rm", "grpo"] = field(
         default="sft",
         metadata={"help": "Training stage: pt (continued pretraining), sft (supervised fine-tuning), or preference "
                           "training on chosen/rejected answers: dpo, kto (also unpaired data with kto_tag), orpo and simpo "
-                          "(no reference model), rm (reward model)."},
+                          "(no reference model), rm (reward model); grpo (online RL: sampled answers scored by reward_funcs)."},
     )
     finetuning_type: Literal["lora", "qlora", "freeze", "full"] = field(
         default="lora",
@@ -93,6 +94,36 @@ class FinetuningArguments:
     kto_rejected_weight: float = field(
         default=1.0,
         metadata={"help": "kto: weight of the undesirable (rejected) examples' loss (KTOConfig undesirable_weight)."},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["mcq_correct", "format"],
+        metadata={"help": "grpo: the reward functions, comma-separated: mcq_correct, format, term_recall, tcm_safety, length "
+                          "(train/grpo/rewards.py), or a function of your own by its dotted path (my_rewards:brevity)."},
+    )
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "grpo: one weight per entry of reward_funcs, in order (default 1.0 each)."}
+    )
+    grpo_num_generations: int = field(
+        default=4,
+        metadata={"help": "grpo: completions sampled per prompt (the group whose rewards are compared); the number of "
+                          "completions per step (per_device_train_batch_size x devices) must be a multiple of it."},
+    )
+    grpo_max_completion_length: int = field(
+        default=256, metadata={"help": "grpo: the most tokens a sampled completion may have."}
+    )
+    grpo_beta: float = field(
+        default=0.0,
+        metadata={"help": "grpo: weight of the KL term to the reference (LoRA: the model with its adapter disabled); 0 "
+                          "keeps no reference and computes no KL."},
+    )
+    grpo_temperature: float = field(default=1.0, metadata={"help": "grpo: sampling temperature of the completions."})
+    grpo_use_vllm: bool = field(
+        default=False, metadata={"help": "grpo: generate the completions with vLLM (GPU, vllm installed) instead of HF generate."}
+    )
+    grpo_vllm_mode: Literal["colocate", "server"] = field(
+        default="colocate",
+        metadata={"help": "grpo with grpo_use_vllm: colocate (vLLM in the training process, sharing the GPU) or server "
+                          "(a separate `trl vllm-serve` process; see vllm_server_host/port in TRL's GRPOConfig)."},
     )
     plot_loss: bool = field(
         default=True,

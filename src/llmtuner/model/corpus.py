@@ -128,9 +128,10 @@ def stride_sample(lines: list[str], max_chars: int) -> list[str]:
 
 
 def preference_files(data_dir: Path) -> set[str]:
-    """Files dataset_info.json registers as preference data (`ranking: true`, or a KTO `kto_tag` column). They
-    repeat the SFT questions with alternative answers, so the tokenizer corpus leaves them out: the embedded model,
-    and every figure measured on it, stays the same when preference samples are added."""
+    """Files dataset_info.json registers as preference data (`ranking: true`, or a KTO `kto_tag` column) or as GRPO
+    prompt sets (`"stage": "grpo"`). They repeat the SFT questions with alternative answers (or ask about the training
+    facts once more), so the tokenizer corpus leaves them out: the embedded model, and every figure measured on it,
+    stays the same when preference or GRPO samples are added."""
     import json
 
     try:
@@ -138,7 +139,7 @@ def preference_files(data_dir: Path) -> set[str]:
     except (OSError, ValueError):
         return set()
     return {str(entry.get("file_name")) for entry in registry.values() if isinstance(entry, dict)
-            and (entry.get("ranking") or "kto_tag" in (entry.get("columns") or {}))}
+            and (entry.get("ranking") or "kto_tag" in (entry.get("columns") or {}) or entry.get("stage") == "grpo")}
 
 
 def collect_corpus(data_dir: str | Path) -> tuple[list[str], dict[str, str]]:

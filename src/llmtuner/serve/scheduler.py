@@ -1,10 +1,11 @@
 """The request queue of the transformers engine and its batching policy: which waiting requests share a generation.
 
 Dynamic batching: one worker thread takes the oldest waiting request, waits up to `batch_wait_s` for as many
-requests as the server recently held (clients answered by the last batch come back within milliseconds; an
-idle server does not wait), and runs every waiting request with the same decoding key
-(`SamplingOptions.batch_key`) together, up to `max_batch` rows. Requests arriving while a batch runs wait for the next one (this is not continuous batching:
-that needs a decode loop that adds rows between steps, which vLLM has and transformers' generate() has not).
+requests as the server recently held (clients answered by the last batch come back within milliseconds;
+an idle server does not wait), and runs every waiting request with the same decoding key
+(`SamplingOptions.batch_key`) together, up to `max_batch` rows. Requests arriving while a batch runs wait for the
+next one (this is not continuous batching: that needs a decode loop that adds rows between steps, which vLLM has
+and transformers' generate() has not).
 Requests beyond `max_batch + max_queue` are refused at once (`QueueFull`) so that a client can retry elsewhere.
 """
 

@@ -13,15 +13,28 @@ PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "
                       "logps/rejected", "kl", "nll_loss", "log_odds_ratio", "accuracy", "margin", "mean_reward")
 """What TRL's preference trainers log beside the loss (DPO, KTO, ORPO/SimPO, reward model), kept as TRL names them,
 train and eval_ alike."""
+GRPO_METRICS = ("reward", "reward_std", "frac_reward_zero_std", "entropy", "completions/mean_length",
+                "completions/max_length", "completions/clipped_ratio", "completions/mean_terminated_length",
+                "clip_ratio/region_mean")
+"""What TRL's GRPOTrainer logs beside the loss and kl: the weighted reward's mean and spread, the completions' lengths.
+Each reward function's own mean and spread (rewards/<name>/mean, rewards/<name>/std) are kept too (`kept`)."""
 LOGGED = ("loss", "eval_loss", "learning_rate", "grad_norm", "eval_perplexity", "perplexity",
-          *PREFERENCE_METRICS, *(f"eval_{key}" for key in PREFERENCE_METRICS))
+          *PREFERENCE_METRICS, *(f"eval_{key}" for key in PREFERENCE_METRICS),
+          *GRPO_METRICS, *(f"eval_{key}" for key in GRPO_METRICS))
+
+
+def kept(key: str) -> bool:
+    """A logged key trainer_log.jsonl keeps: LOGGED, or a GRPO reward function's rewards/<name>/mean or /std."""
+    plain = key[len("eval_"):] if key.startswith("eval_") else key
+    return key in LOGGED or (plain.startswith("rewards/") and plain.endswith(("/mean", "/std")))
 
 
 class JsonlLogCallback(TrainerCallback):
     """Append one JSON line per logging step to `output_dir/trainer_log.jsonl` (main process only).
 
     Fields: step, total_steps, epoch, loss / eval_loss, lr, tokens_per_s, elapsed_s, eta_s, and the preference
-    stages' own metrics (PREFERENCE_METRICS: rewards/chosen, rewards/margins, ...; eval_ too). A resumed
+    stages' own metrics (PREFERENCE_METRICS: rewards/chosen, rewards/margins, ...; GRPO_METRICS and each reward's
+    rewards/<name>/mean and /std; eval_ too). A resumed
     run first drops the lines logged after its checkpoint (the killed run's last steps are redone),
     then appends, so the log covers the whole training once.
     """
@@ -45,9 +58,9 @@ class JsonlLogCallback(TrainerCallback):
         steps_done = state.global_step - self.start_step
         record: dict[str, Any] = {"step": state.global_step, "total_steps": state.max_steps,
                                   "epoch": round(state.epoch or 0.0, 4)}
-        for key in LOGGED:
-            if key in logs:
-                record["lr" if key == "learning_rate" else key] = logs[key]
+        for key, value in logs.items():
+            if kept(key):
+                record["lr" if key == "learning_rate" else key] = value
         tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
         if elapsed > 0 and tokens > 0:
             record["tokens_per_s"] = round(tokens / elapsed, 1)

@@ -25,11 +25,14 @@ def smooth(values: list[float], weight: float | None = None) -> list[float]:
 PREFERENCE_PLOTS = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "kl", "accuracy",
                     "margin", "eval_rewards/margins", "eval_rewards/accuracies", "eval_accuracy")
 """The preference stages' curves beside the loss (each only when the run logged it): training_rewards_margins.png, ..."""
+GRPO_PLOTS = ("reward", "reward_std", "completions/mean_length")
+"""GRPO's curves (with kl above): the weighted reward, its spread, the completion length; plus each reward function's
+mean (rewards/<name>/mean), found in the log."""
 
 
-def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss", *PREFERENCE_PLOTS)) -> list[Path]:
-    """training_loss.png (and training_eval_loss.png, and the preference metrics logged) from trainer_state.json;
-    returns the files written."""
+def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss", *PREFERENCE_PLOTS, *GRPO_PLOTS)) -> list[Path]:
+    """training_loss.png (and training_eval_loss.png, and the preference and GRPO metrics logged) from
+    trainer_state.json; returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on training servers
@@ -37,6 +40,9 @@ def plot_loss(output_dir: str, keys: tuple[str, ...] = ("loss", "eval_loss", *PR
 
     state_file = Path(output_dir) / "trainer_state.json"
     history = json.loads(state_file.read_text(encoding="utf-8"))["log_history"]
+    per_reward = {key: None for entry in history for key in entry if key.startswith("rewards/") and key.endswith("/mean")
+                  and key.count("/") == 2}  # GRPO: rewards/<name>/mean (DPO's rewards/chosen has one slash)
+    keys = (*keys, *(key for key in per_reward if key not in keys))
     written = []
     for key in keys:
         points = [(entry["step"], entry[key]) for entry in history if key in entry]

@@ -14,11 +14,11 @@ from typing import Any
 
 from ..data.template import Template
 from ..hparams import TrainConfig
-from ..hparams.finetuning_args import PREFERENCE_STAGES
+from ..hparams.finetuning_args import ONLINE_STAGES, PREFERENCE_STAGES
 from .resume import resolve_resume
 from .resume_check import check_resume_settings
 
-CHAT_STAGES = ("sft", *PREFERENCE_STAGES)
+CHAT_STAGES = ("sft", *PREFERENCE_STAGES, *ONLINE_STAGES)
 """Stages whose samples are conversations rendered by a chat template."""
 
 
@@ -48,9 +48,11 @@ def load_tokenizer_and_template(config: TrainConfig) -> tuple[Any, Template | No
 
 
 def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool = False,
-                  model_builder: "Callable[[TrainConfig, Any, Any], Any] | None" = None) -> StageInputs:
+                  model_builder: "Callable[[TrainConfig, Any, Any], Any] | None" = None,
+                  prompt_instruction: str = "") -> StageInputs:
     """Everything a stage's trainer needs; `for_generation` also renders the eval split as prompts (SFT predict).
-    `model_builder(config, tokenizer, training_args)` replaces `build_model` for a stage with another head (rm)."""
+    `model_builder(config, tokenizer, training_args)` replaces `build_model` for a stage with another head (rm).
+    `prompt_instruction` ends grpo's multiple-choice prompts (data.prompts)."""
     from ..data.pipeline import prepare_datasets
 
     resume = resolve_resume(training_args, config.finetuning.overwrite_output_dir)
@@ -59,7 +61,8 @@ def prepare_stage(config: TrainConfig, training_args: Any, for_generation: bool 
     tokenizer, template = load_tokenizer_and_template(config)
     with training_args.main_process_first(desc="preprocessing", local=not os.environ.get("LLMTUNER_SHARED_FS")):
         data = prepare_datasets(tokenizer, config.data, config.finetuning.stage, template=template,
-                                seed=data_seed(training_args), for_generation=for_generation)
+                                seed=data_seed(training_args), for_generation=for_generation,
+                                prompt_instruction=prompt_instruction)
     model = (model_builder or build_model)(config, tokenizer, training_args)
     return StageInputs(resume=resume, tokenizer=tokenizer, template=template, data=data, model=model)
 

@@ -13,6 +13,10 @@ below is the only line to change. The adaptations, each for a documented TRL 1.1
    creates (zero-initialised LoRA B) that copy is the base model exactly, so it is deleted and the reference is the
    model with its adapters disabled (TRL's own fallback), at no cost. An adapter resumed from adapter_name_or_path
    keeps its copy: the reference is then where that adapter started. Only the trained "default" adapter is saved.
+3. GRPOTrainer renders each prompt itself (`_tokenize_prompts`: the tokenizer's chat template for messages, plain
+   tokenisation for text). `TokenizedPrompts` hands it the ids our template rendered (the `prompt_ids` column,
+   data.prompts) for HF generate and vLLM alike; the `prompt` column stays text, for the reward functions. With a
+   PEFT model and beta > 0 its reference is the model with the adapter disabled (TRL's own), with beta 0 none.
 """
 
 import functools
@@ -55,6 +59,12 @@ def reward_classes() -> tuple[type, type]:
     from trl import RewardConfig, RewardTrainer
 
     return RewardConfig, RewardTrainer
+
+
+def grpo_classes() -> tuple[type, type]:
+    from trl import GRPOConfig, GRPOTrainer
+
+    return GRPOConfig, GRPOTrainer
 
 
 def _experimental() -> None:
@@ -119,6 +129,27 @@ class TokenizedOldStylePairs:
             batch[f"{role}_attention_mask"] = [1] * (len(prompt) + len(answer))
             batch[f"{role}_labels"] = [-100] * len(prompt) + answer
         return batch
+
+
+class TokenizedPrompts:
+    """GRPOTrainer: generate from the `prompt_ids` column (our template's rendering) instead of re-tokenising the
+    `prompt` text. The generation batch's rows are remembered in order, each prompt repeated per completion as TRL's
+    sampler repeats it, and `_tokenize_prompts` returns their ids."""
+
+    _our_prompt_ids: list[list[int]] | None = None
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        self._our_prompt_ids = [list(row["prompt_ids"]) for row in inputs] if inputs and "prompt_ids" in inputs[0] else None
+        try:
+            return super()._generate_and_score_completions(inputs)  # type: ignore[misc]
+        finally:
+            self._our_prompt_ids = None
+
+    def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], Any, dict]:
+        ids = self._our_prompt_ids
+        if ids is None or len(ids) != len(prompts):
+            return super()._tokenize_prompts(prompts)  # type: ignore[misc]
+        return [list(row) for row in ids], None, {}
 
 
 # ---- 2. the reference of a LoRA run ------------------------------------------------------------------------------

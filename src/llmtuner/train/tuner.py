@@ -10,13 +10,15 @@ from ..hparams import TrainConfig
 def _stages() -> dict[str, Callable[..., dict[str, float]]]:
     """Stage name -> its workflow (one package per stage; hparams.finetuning_args.STAGES lists the names)."""
     from .dpo.workflow import run_dpo
+    from .grpo.workflow import run_grpo
     from .kto.workflow import run_kto
     from .orpo.workflow import run_orpo, run_simpo
     from .pt.workflow import run_pt
     from .rm.workflow import run_rm
     from .sft.workflow import run_sft
 
-    return {"pt": run_pt, "sft": run_sft, "dpo": run_dpo, "kto": run_kto, "orpo": run_orpo, "simpo": run_simpo, "rm": run_rm}
+    return {"pt": run_pt, "sft": run_sft, "dpo": run_dpo, "kto": run_kto, "orpo": run_orpo, "simpo": run_simpo, "rm": run_rm,
+            "grpo": run_grpo}
 
 
 def run_training(config: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, float]:
