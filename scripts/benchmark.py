@@ -1,7 +1,8 @@
 """Measure the figures the issues set targets for, and print them as a table.
 
     python scripts/benchmark.py                 # every section
-    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train, contamination, deidentify)
+    python scripts/benchmark.py --only data     # one section (data, terms, eval, vocab, train, pref, contamination,
+                                                #   deidentify, serve, console)
 
 Sections are a registry: a later feature adds a function to SECTIONS. Each returns rows of
 (figure, value, target) so one table shows what was measured against what was asked.
@@ -333,6 +334,73 @@ def bench_train(args: argparse.Namespace) -> list[Row]:
 SECTIONS["train"] = bench_train
 
 
+def bench_pref(args: argparse.Namespace) -> list[Row]:
+    """DPO on the tiny model with LoRA, the project's medical pairs: pairs/s padded (TRL 1.16 has padding-free DPO
+    switched off, so there is no packed run), with the reference forward each step and with precomputed log-probs."""
+    import json
+
+    steps, batch = args.train_steps, args.batch_size
+    common = {"model_name_or_path": "embedded", "stage": "dpo", "template": "shuzhiqihuang",
+              "dataset": "medical_preference_sample", "dataset_dir": str(ROOT / "data"), "cutoff_len": args.train_cutoff_len,
+              "per_device_train_batch_size": batch, "max_steps": steps, "learning_rate": 5e-3, "lora_rank": 16,
+              "finetuning_type": "lora", "logging_steps": min(5, steps), "save_strategy": "no", "seed": 0,
+              "gradient_checkpointing": False, "plot_loss": False, "report_to": "none", "dataloader_num_workers": 0}
+    runs = 2  # a shared 2-core machine: the same run varies several-fold with the load, so each is measured twice
+    rows: list[Row] = [(f"DPO, tiny model, LoRA, medical_preference_sample, batch {batch} pairs, {steps} steps, best of {runs}",
+                        "", "")]
+    with tempfile.TemporaryDirectory() as folder:
+        for name, extra in (("reference forward", {}), ("precomputed reference", {"pref_precompute_ref": True})):
+            measured = []
+            for attempt in range(runs):
+                run = f"{name.replace(' ', '-')}-{attempt}"
+                result = _train_once(Path(folder), run, {**common, **extra})
+                out = Path(folder) / run
+                pairs_per_s = json.loads((out / "train_results.json").read_text())["train_samples_per_second"]
+                margins = [json.loads(line)["rewards/margins"] for line in (out / "trainer_log.jsonl").read_text().splitlines()
+                           if "rewards/margins" in line]
+                measured.append((pairs_per_s, result, margins))
+            pairs_per_s, result, margins = max(measured, key=lambda item: item[0])
+            rows.append((f"  LoRA, padded, {name}", f"{pairs_per_s:.2f} pairs/s (runs: {', '.join(f'{m[0]:.2f}' for m in measured)}), "
+                         f"{result['tokens_per_s']:,.0f} non-pad tokens/s, peak RSS {result['rss_gib']:.2f} GiB, "
+                         f"reward margin {margins[0]:.2f} -> {margins[-1]:.2f}", "DPO pairs/s with LoRA"))
+    rows += _bench_grpo(args, runs)
+    return rows
+
+
+def _bench_grpo(args: argparse.Namespace, runs: int) -> list[Row]:
+    """GRPO on the tiny model with LoRA, HF generate on this machine: completions/s (sampled, scored and trained on),
+    on the medical_grpo_sample exam prompts with the mcq_correct and format rewards."""
+    import json
+
+    steps, batch, group, length = args.train_steps, 8, 4, 32
+    settings = {"model_name_or_path": "embedded", "stage": "grpo", "template": "shuzhiqihuang", "dataset": "medical_grpo_sample",
+                "dataset_dir": str(ROOT / "data"), "cutoff_len": args.train_cutoff_len, "per_device_train_batch_size": batch,
+                "max_steps": steps, "learning_rate": 5e-3, "lora_rank": 16, "finetuning_type": "lora", "logging_steps": 1,
+                "save_strategy": "no", "seed": 0, "gradient_checkpointing": False, "plot_loss": False, "report_to": "none",
+                "dataloader_num_workers": 0, "reward_funcs": "mcq_correct,format", "reward_weights": "1.0,0.5",
+                "grpo_num_generations": group, "grpo_max_completion_length": length}
+    rows: list[Row] = [(f"GRPO, tiny model, LoRA, HF generate, medical_grpo_sample, {batch} completions/step ({group} per prompt, "
+                        f"at most {length} tokens), {steps} steps, best of {runs}", "", "")]
+    measured = []
+    with tempfile.TemporaryDirectory() as folder:
+        for attempt in range(runs):
+            run = f"grpo-{attempt}"
+            result = _train_once(Path(folder), run, settings)
+            out = Path(folder) / run
+            runtime = json.loads((out / "train_results.json").read_text())["train_runtime"]
+            records = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines() if line.strip()]
+            lengths = [record["completions/mean_length"] for record in records if "completions/mean_length" in record]
+            measured.append((steps * batch / runtime, result, sum(lengths) / max(1, len(lengths))))
+    rate, result, mean_length = max(measured, key=lambda item: item[0])
+    rows.append(("  LoRA, HF generate (CPU here)", f"{rate:.2f} completions/s (runs: {', '.join(f'{m[0]:.2f}' for m in measured)}), "
+                 f"{rate * mean_length:,.0f} completion tokens/s, mean length {mean_length:.1f} tokens, "
+                 f"peak RSS {result['rss_gib']:.2f} GiB", "GRPO completions/s"))
+    return rows
+
+
+SECTIONS["pref"] = bench_pref
+
+
 def _contamination_corpus(folder: Path, n_train: int, n_eval: int) -> tuple[str, dict[str, list[int]]]:
     """Synthetic training/eval files from real sentences, with planted copies; (corpus label, planted ids).
 
@@ -524,6 +592,98 @@ def bench_deidentify(args: argparse.Namespace) -> list[Row]:
 SECTIONS["deidentify"] = bench_deidentify
 
 
+def _serve_load(url: str, key: str, prompts: list[str], requests: int, concurrency: int, max_tokens: int) -> dict[str, float]:
+    """`requests` chat completions (greedy, `max_tokens`) from `concurrency` clients at once; rates and latencies."""
+    import asyncio
+    import statistics
+
+    import httpx  # installed with the openai client (requirements-dev.txt)
+
+    async def run() -> tuple[float, list[float], int]:
+        gate, latencies, generated = asyncio.Semaphore(concurrency), [], 0
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
+                                     timeout=600) as client:
+            async def one(index: int) -> None:
+                nonlocal generated
+                body = {"messages": [{"role": "user", "content": prompts[index % len(prompts)]}], "max_tokens": max_tokens,
+                        "temperature": 0}
+                async with gate:
+                    start = time.perf_counter()
+                    response = await client.post("/v1/chat/completions", json=body)
+                    latencies.append(time.perf_counter() - start)
+                response.raise_for_status()
+                generated += response.json()["usage"]["completion_tokens"]
+
+            start = time.perf_counter()
+            await asyncio.gather(*[one(index) for index in range(requests)])
+            return time.perf_counter() - start, latencies, generated
+
+    wall, latencies, generated = asyncio.run(run())
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"rps": requests / wall, "tps": generated / wall, "p50": statistics.median(latencies), "p99": cuts[98]}
+
+
+def bench_serve(args: argparse.Namespace) -> list[Row]:
+    """`llmtuner api` in-process (a real uvicorn server on a loopback port) with the embedded model: throughput
+    and latency at 1, 8 and 32 concurrent clients, and what batching gains over one request at a time."""
+    import logging
+
+    import torch
+
+    from llmtuner.hparams.serve_parser import parse_serve_args
+    from llmtuner.serve.api import BackgroundServer, create_app
+    from llmtuner.serve.engine import load_serving_engine
+
+    logging.getLogger("llmtuner").setLevel(logging.WARNING)  # no INFO line per request
+    if args.serve_threads:
+        torch.set_num_threads(args.serve_threads)
+    key, requests, max_tokens = "benchmark-key", args.serve_requests, args.serve_max_tokens
+    prompts = [f"第{i}位患者头痛{i % 5 + 1}天，伴恶寒发热、咳嗽，舌淡苔白，脉浮紧。请辨证并给出治法。" for i in range(16)]
+
+    def measure(max_concurrency: int, levels: tuple[int, ...]) -> dict[int, dict[str, float]]:
+        config = parse_serve_args("api", ["--model_name_or_path", "embedded", "--template", "shuzhiqihuang", "--api_key", key,
+                                          "--max_concurrency", str(max_concurrency), "--max_queue", str(4 * requests),
+                                          "--max_new_tokens", str(max_tokens)])
+        engine = load_serving_engine(config)
+        sizes: list[int] = []  # rows of each generate() batch: how much the scheduler could batch
+        run_batch = engine.scheduler.run_batch
+        engine.scheduler.run_batch = lambda jobs: (sizes.append(len(jobs)), run_batch(jobs))
+        figures = {}
+        try:
+            with BackgroundServer(create_app(config, engine)) as server:
+                _serve_load(server.url, key, prompts, 4, 1, max_tokens)  # warm-up
+                for level in levels:
+                    sizes.clear()
+                    figures[level] = _serve_load(server.url, key, prompts, requests, level, max_tokens)
+                    figures[level]["batch"] = sum(sizes) / len(sizes)
+        finally:
+            engine.close()
+        return figures
+
+    batched = measure(args.serve_max_concurrency, (1, 8, 32))
+    alone = measure(1, (8,))[8]
+    rows: list[Row] = [(f"serve: embedded model, {requests} requests per level, max_tokens {max_tokens}, greedy, server "
+                        f"max_concurrency {args.serve_max_concurrency}, torch threads {torch.get_num_threads()}", "", "")]
+    for level, figures in batched.items():
+        rows.append((f"  concurrency {level}", f"{figures['rps']:.1f} requests/s, {figures['tps']:,.0f} generated tokens/s, "
+                                             f"latency p50 {figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, mean batch "
+                                             f"{figures['batch']:.1f} rows", ""))
+    rows.append(("  concurrency 8, max_concurrency 1 (one at a time)",
+                 f"{alone['rps']:.1f} requests/s, {alone['tps']:,.0f} generated tokens/s, latency p50 {alone['p50']:.2f} s, "
+                 f"p99 {alone['p99']:.2f} s", ""))
+    rows.append(("  batching speed-up at concurrency 8", f"{batched[8]['rps'] / alone['rps']:.1f}x requests/s", ">= 3x on CPU"))
+    return rows
+
+
+SECTIONS["serve"] = bench_serve
+
+# the console's section lives beside this script (scripts/bench_console.py): a server, a job, fifty readers
+from bench_console import bench_console  # noqa: E402
+
+SECTIONS["console"] = bench_console
+
+
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
@@ -542,6 +702,13 @@ def main() -> None:
     parser.add_argument("--train_steps", type=int, default=20, help="optimizer steps per run in the train section")
     parser.add_argument("--contamination_docs", type=int, default=100_000, help="training documents of the contamination section")
     parser.add_argument("--contamination_items", type=int, default=5_000, help="evaluation items of the contamination section")
+    parser.add_argument("--serve_requests", type=int, default=96, help="requests per concurrency level of the serve section")
+    parser.add_argument("--serve_max_tokens", type=int, default=32, help="max_tokens of every request of the serve section")
+    parser.add_argument("--serve_max_concurrency", type=int, default=32, help="the server's max_concurrency in the serve section")
+    parser.add_argument("--serve_threads", type=int, default=1,
+                        help="torch threads of the serve section (0 = torch's default; 1 is steadier on a shared CPU)")
+    parser.add_argument("--console_steps", type=int, default=40, help="train steps of each job in the console section")
+    parser.add_argument("--console_rounds", type=int, default=3, help="unwatched/watched pairs of jobs in the console section")
     parser.add_argument("--probe_cached", metavar="CACHE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_cached:

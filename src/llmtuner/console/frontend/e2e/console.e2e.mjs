@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+/**
+ * End-to-end test of the web console in a real browser: playwright-core driving the OS's Chromium, headless.
+ * It starts nothing but the browser: the console must already run (the Python test starts it with an admin).
+ *
+ *   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_USER=admin CONSOLE_PASSWORD=... npm run e2e
+ *
+ * Optional: CHROMIUM (default /usr/bin/chromium), E2E_SCREENSHOTS (default e2e/screenshots),
+ * E2E_DATASET (default the repository's data/medical_sft_sample.json), E2E_JOB_TIMEOUT_S (default 900).
+ *
+ * Flow: sign in; upload a dataset and see its preview; create an SFT job on the embedded model and watch it reach
+ * COMPLETED with points on the loss chart; reload the page (the state is in the URL and on the server); start a
+ * second, longer job and stop it (STOPPED); see the jobs list and the dashboard. A screenshot is taken at each
+ * step; on failure, failure.png and the page's console messages. Exit status 0 when every step passed.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..', '..', '..', '..');
+const baseUrl = (process.env.CONSOLE_URL || '').replace(/\/+$/, '');
+const user = process.env.CONSOLE_USER;
+const password = process.env.CONSOLE_PASSWORD;
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const shotsDir = resolve(process.env.E2E_SCREENSHOTS || join(here, 'screenshots'));
+const datasetFile = resolve(process.env.E2E_DATASET || join(repoRoot, 'data', 'medical_sft_sample.json'));
+const jobTimeoutMs = Number(process.env.E2E_JOB_TIMEOUT_S || 900) * 1000;
+
+function fail(message) {
+  console.error(`e2e: ${message}`);
+  process.exit(2);
+}
+
+if (!baseUrl || !user || !password) fail('set CONSOLE_URL, CONSOLE_USER and CONSOLE_PASSWORD (a running console and one of its users).');
+if (!existsSync(executablePath)) fail(`no Chromium at ${executablePath}: install it (apt-get install -y chromium) or set CHROMIUM.`);
+if (!existsSync(datasetFile)) fail(`no dataset file ${datasetFile} (set E2E_DATASET).`);
+mkdirSync(shotsDir, { recursive: true });
+for (const name of readdirSync(shotsDir)) if (/\.(png|log)$/.test(name)) rmSync(join(shotsDir, name)); // this run's only
+
+const stamp = Date.now().toString(36);
+const datasetName = `e2e_sft_${stamp}`;
+const started = Date.now();
+const consoleMessages = [];
+let page;
+let stepName = 'start';
+
+function log(message) {
+  console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}`);
+}
+
+async function step(name, body) {
+  stepName = name;
+  log(`${name} …`);
+  await body();
+  log(`${name}: ok`);
+}
+
+async function shot(name) {
+  await page.waitForTimeout(300); // let charts and transitions settle
+  const path = join(shotsDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  log(`screenshot ${path}`);
+}
+
+/** Fill an input by its data-testid (on the input itself or on a wrapper around it). */
+async function fillField(testId, value) {
+  const element = page.locator(`[data-testid="${testId}"]`).first();
+  const tag = await element.evaluate((node) => node.tagName);
+  const target = tag === 'INPUT' || tag === 'TEXTAREA' ? element : element.locator('input, textarea').first();
+  await target.fill(String(value));
+}
+
+async function jobStatus() {
+  return page.locator('[data-testid="job-detail"]').getAttribute('data-status');
+}
+
+async function waitForStatus(wanted, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    const status = await jobStatus().catch(() => null);
+    if (status !== last) {
+      log(`  status ${status}`);
+      last = status;
+    }
+    if (wanted.includes(status)) return status;
+    if (status === 'FAILED' && !wanted.includes('FAILED')) {
+      const error = await page.locator('[data-testid="job-error"]').innerText().catch(() => '');
+      throw new Error(`the job FAILED:\n${error}`);
+    }
+    await page.waitForTimeout(1000);
+  }
+  throw new Error(`the job did not become ${wanted.join(' or ')} within ${timeoutMs / 1000} s (last: ${last})`);
+}
+
+async function createTrainJob({ name, maxSteps, shotName }) {
+  await page.goto(`${baseUrl}/jobs/new?kind=train&dataset=${encodeURIComponent(datasetName)}&model=embedded`);
+  await page.locator('[data-testid="job-create"]').waitFor();
+  await fillField('field-name', name);
+  await fillField('field-model', 'embedded');
+  await fillField('field-template', 'shuzhiqihuang');
+  await page.locator('[data-testid="field-length-mode"] label', { has: page.locator('input[value="steps"]') }).click();
+  await fillField('field-max_steps', maxSteps);
+  await fillField('field-cutoff_len', 128);
+  await fillField('field-logging_steps', 1);
+  await fillField('field-per_device_train_batch_size', 2);
+  await fillField('field-learning_rate', 0.002);
+  await fillField('field-advanced', 'save_steps: 1000\n');
+  if (shotName) await shot(shotName);
+  await page.locator('[data-testid="job-submit"]').click();
+  await page.waitForURL(/\/jobs\/\d+$/, { timeout: 30000 }).catch(async (error) => {
+    const alert = await page.locator('[data-testid="error-alert"]').innerText().catch(() => '');
+    throw new Error(`the job was not created: ${alert || error.message}`);
+  });
+  const id = Number(new URL(page.url()).pathname.split('/').pop());
+  await page.locator('[data-testid="job-detail"]').waitFor();
+  log(`  job #${id} created`);
+  return id;
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // Chromium's sandbox needs user namespaces, which a root user in a container usually lacks
+  args: typeof process.getuid === 'function' && process.getuid() === 0 ? ['--no-sandbox'] : [],
+});
+
+let failed = null;
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', deviceScaleFactor: 1 });
+  page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('console', (message) => consoleMessages.push(`[${message.type()}] ${message.text()}`));
+  page.on('pageerror', (error) => consoleMessages.push(`[pageerror] ${error.message}`));
+
+  await step('sign in', async () => {
+    await page.goto(`${baseUrl}/login`);
+    await page.locator('[data-testid="login-form"]').waitFor();
+    await fillField('login-username', user);
+    await fillField('login-password', `${password}-wrong`);
+    await page.locator('[data-testid="login-submit"]').click();
+    await page.locator('[data-testid="login-error"]').waitFor(); // a wrong password is refused, with a message
+    await fillField('login-password', password);
+    await shot('01-login');
+    await page.locator('[data-testid="login-submit"]').click();
+    await page.locator('[data-testid="dashboard"]').waitFor();
+  });
+
+  await step('upload a dataset and see its preview', async () => {
+    await page.goto(`${baseUrl}/datasets`);
+    await fillField('dataset-name', datasetName);
+    await page.locator('input[type=file]').setInputFiles(datasetFile);
+    await page.waitForURL(/\/datasets\/\d+/, { timeout: 60000 }).catch(async (error) => {
+      const alert = await page.locator('[data-testid="error-alert"]').innerText().catch(() => '');
+      throw new Error(`the upload failed: ${alert || error.message}`);
+    });
+    await page.locator('[data-testid="seg-learned"]').first().waitFor({ timeout: 120000 });
+    await page.locator('[data-testid="seg-masked"]').first().waitFor();
+    await page.locator('[data-testid="token-stats"]').waitFor();
+    const rows = await page.locator('[data-testid="preview-row"]').count();
+    if (rows < 1) throw new Error('the preview shows no rows');
+    log(`  preview: ${rows} rows`);
+    await shot('02-dataset-preview');
+    await page.goto(`${baseUrl}/datasets`);
+    await page.getByText(datasetName).first().waitFor();
+    await shot('03-datasets');
+  });
+
+  let firstJob;
+  await step('train on the embedded model to COMPLETED, with a live loss chart', async () => {
+    firstJob = await createTrainJob({ name: `e2e-sft-${stamp}`, maxSteps: 6, shotName: '04-job-create' });
+    await waitForStatus(['RUNNING', 'COMPLETED'], jobTimeoutMs);
+    await waitForStatus(['COMPLETED'], jobTimeoutMs);
+    const chart = page.locator('[data-testid="loss-chart"]');
+    await chart.waitFor({ timeout: 30000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) >= 2, null, { timeout: 30000 });
+    const points = Number(await chart.getAttribute('data-points'));
+    const dots = await chart.locator('.recharts-line-dot, .recharts-dot').count();
+    if (dots < 1) throw new Error('the loss chart draws no points');
+    log(`  loss chart: ${points} points, ${dots} dots drawn`);
+    await page.locator('[data-testid="status-history"]').waitFor();
+    await shot('05-job-completed');
+  });
+
+  await step('the log viewer, and a reload keeps the page (state in the URL)', async () => {
+    await page.goto(`${baseUrl}/jobs/${firstJob}?tab=logs`);
+    await page.locator('[data-testid="log-line"]').first().waitFor();
+    const total = await page.locator('[data-testid="log-line"]').count();
+    await fillField('log-search', 'loss');
+    await page.waitForURL(/q=loss/);
+    await page.reload();
+    await page.locator('[data-testid="log-viewer"]').waitFor();
+    if (!page.url().includes('tab=logs') || !page.url().includes('q=loss')) throw new Error(`the reload lost the state: ${page.url()}`);
+    await page.locator('[data-testid="log-match"]').first().waitFor();
+    const matches = await page.locator('[data-testid="log-line"]').count();
+    const texts = await page.locator('[data-testid="log-line"]').allInnerTexts();
+    if (!texts.every((text) => text.toLowerCase().includes('loss'))) throw new Error('the search shows lines without "loss"');
+    log(`  log: ${total} lines, ${matches} with "loss" after the reload`);
+    await shot('06-job-logs');
+  });
+
+  await step('a second, longer job: its loss chart grows while it runs, then stop it', async () => {
+    await createTrainJob({ name: `e2e-sft-long-${stamp}`, maxSteps: 100000 });
+    await waitForStatus(['RUNNING'], jobTimeoutMs);
+    // the live chart: points appear while the job runs, without reloading the page
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) >= 3, null, { timeout: jobTimeoutMs });
+    const before = Number(await page.locator('[data-testid="loss-chart"]').getAttribute('data-points'));
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) > n, before, { timeout: 120000 });
+    log(`  live loss chart: ${before} → ${await page.locator('[data-testid="loss-chart"]').getAttribute('data-points')} points while RUNNING`);
+    await shot('07-job-running');
+    await page.locator('[data-testid="job-stop"]').click();
+    await page.locator('.ant-popconfirm .ant-btn-primary, .ant-popover .ant-btn-primary').first().click();
+    await waitForStatus(['STOPPED'], 120000);
+    await page.waitForTimeout(3500); // the toasts fade
+    await shot('08-job-stopped');
+  });
+
+  await step('the jobs list', async () => {
+    await page.goto(`${baseUrl}/jobs`);
+    await page.locator('[data-testid="status-tag"][data-status="COMPLETED"]').first().waitFor();
+    await page.locator('[data-testid="status-tag"][data-status="STOPPED"]').first().waitFor();
+    await shot('09-jobs');
+  });
+
+  await step('the dashboard', async () => {
+    await page.goto(`${baseUrl}/`);
+    await page.locator('[data-testid="dashboard"]').waitFor();
+    await page.locator('[data-testid="system-load"] .ant-progress').first().waitFor();
+    await page.getByText(`e2e-sft-${stamp}`).first().waitFor();
+    await shot('10-dashboard');
+  });
+
+  await step('the English interface', async () => {
+    await page.locator('[data-testid="lang-switch"]').click();
+    await page.getByText('Recent jobs').waitFor();
+    await shot('11-dashboard-en');
+    await page.locator('[data-testid="lang-switch"]').click(); // back to Chinese for whoever looks next
+  });
+} catch (error) {
+  failed = error;
+  console.error(`e2e: step "${stepName}" failed: ${error?.stack || error}`);
+  if (page) {
+    await page.screenshot({ path: join(shotsDir, 'failure.png'), fullPage: true }).catch(() => undefined);
+    console.error(`e2e: page ${page.url()}; screenshot ${join(shotsDir, 'failure.png')}`);
+  }
+} finally {
+  writeFileSync(join(shotsDir, 'browser-console.log'), consoleMessages.join('\n') + '\n');
+  await browser.close();
+}
+
+if (failed) process.exit(1);
+log(`all steps passed; screenshots in ${shotsDir}`);

@@ -1,0 +1,1 @@
+"""One file per schema change, oldest first (each names its down_revision)."""
