@@ -73,3 +73,19 @@ def vllm_double(monkeypatch):
     yield vllm
     for name in [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]:
         del sys.modules[name]
+
+
+def random_lora_adapter(base_dir, folder, seed: int, rank: int = 8, alpha: int = 128,
+                        targets: tuple[str, ...] = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj")) -> Path:
+    """A LoRA adapter of the tiny model with random non-zero weights (peft's init_lora_weights=False), saved to
+    `folder`. Large enough weights make the random tiny base answer each question differently, so tests comparing
+    answers between commands compare something."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), init_lora_weights=False))
+    model.save_pretrained(folder)
+    return Path(folder)

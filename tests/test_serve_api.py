@@ -16,7 +16,7 @@ import time
 
 import httpx
 import pytest
-from conftest import ROOT, skip_or_fail
+from conftest import ROOT, random_lora_adapter, skip_or_fail
 from run_helpers import child_env
 
 from llmtuner.hparams.serve_parser import parse_serve_args
@@ -64,19 +64,9 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def adapters(tmp_path_factory, tiny_model_dir):
     """Two rank-8 LoRA adapters with random non-zero weights (seeds 1 and 2); no llmtuner_args.json."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    paths = {}
-    for name, seed in (("a", 1), ("b", 2)):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],
-                                                 init_lora_weights=False))
-        paths[name] = tmp_path_factory.mktemp(f"adapter-{name}") / "lora"
-        model.save_pretrained(paths[name])
-    return paths
+    return {name: random_lora_adapter(tiny_model_dir, tmp_path_factory.mktemp(f"adapter-{name}") / "lora", seed, alpha=16,
+                                      targets=("q_proj", "v_proj", "down_proj"))
+            for name, seed in (("a", 1), ("b", 2))}
 
 
 class Served:

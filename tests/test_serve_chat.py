@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, random_lora_adapter
 from run_helpers import child_env
 
 from llmtuner.hparams import parse_eval_args
@@ -28,17 +28,8 @@ MAX_NEW_TOKENS = 10
 @pytest.fixture(scope="module")
 def lora_adapter(tmp_path_factory, tiny_model_dir):
     """A LoRA adapter with non-zero weights, so every question gets its own answer."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
-    model = get_peft_model(model, LoraConfig(r=12, lora_alpha=64, target_modules=targets, init_lora_weights=False))
-    folder = tmp_path_factory.mktemp("adapter") / "lora"
-    model.save_pretrained(folder)
-    return folder
+    return random_lora_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "lora", seed=1, rank=12, alpha=64,
+                               targets=("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"))
 
 
 def chat_argv(adapter, **settings):

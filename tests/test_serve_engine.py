@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from conftest import random_lora_adapter
 
 from llmtuner.hparams.serve_parser import parse_serve_args
 from llmtuner.serve.requests import GenerationRequest, PromptTooLong, QueueFull, SamplingOptions
@@ -14,17 +15,7 @@ QUESTIONS = ["头痛发热怎么办？", "高血压患者可以服用人参吗�
 
 
 def make_adapter(base_dir, folder, seed):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    # Random, large LoRA weights make the random tiny base answer each question differently.
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=128, target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-                                             init_lora_weights=False))
-    model.save_pretrained(folder)
-    return folder
+    return random_lora_adapter(base_dir, folder, seed)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ predictions, batched or not. Bad input is refused before any model loads."""
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, random_lora_adapter
 
 from llmtuner.extras.errors import ConfigError, DataError
 from llmtuner.hparams import parse_eval_args
@@ -23,17 +23,8 @@ QUESTIONS = ["头痛发热三天怎么办？", "孕妇能用红花吗？", "失�
 @pytest.fixture(scope="module")
 def lora_adapter(tmp_path_factory, tiny_model_dir):
     """A LoRA adapter with non-zero weights, so the answers are not the base model's repetitions."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)  # strong enough that every question gets its own answer
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
-    model = get_peft_model(model, LoraConfig(r=12, lora_alpha=64, target_modules=targets, init_lora_weights=False))
-    folder = tmp_path_factory.mktemp("adapter") / "lora"
-    model.save_pretrained(folder)
-    return folder
+    return random_lora_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "lora", seed=1, rank=12, alpha=64,
+                               targets=("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"))
 
 
 def infer_config(adapter, **settings):
