@@ -206,3 +206,17 @@ launch() {
   [[ "${DRY_RUN:-0}" == 1 ]] && return 0
   exec "${cmd[@]}"
 }
+
+# stage_default NAME VALUE: a stage launcher's default in place of the one setup_settings gave (a value the environment
+# set stays): e.g. the preference stages' dataset and learning rate.
+stage_default() {
+  local i
+  for i in "${!SETTINGS[@]}"; do
+    if [[ "${SETTINGS[$i]}" == "$1 "* ]]; then
+      [[ "${SETTINGS[$i]}" == *"(default)" ]] || return 0
+      unset 'SETTINGS[i]'
+      unset "$1"
+    fi
+  done
+  default "$1" "$2"
+}

@@ -11,31 +11,19 @@ case "$STAGE" in dpo | kto | orpo | simpo | rm) ;;
 esac
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# pref_default NAME VALUE: the preference stages' default in place of common.sh's (a value the environment set stays).
-pref_default() {
-  local i
-  for i in "${!SETTINGS[@]}"; do
-    if [[ "${SETTINGS[$i]}" == "$1 "* ]]; then
-      [[ "${SETTINGS[$i]}" == *"(default)" ]] || return 0
-      unset 'SETTINGS[i]'
-      unset "$1"
-    fi
-  done
-  default "$1" "$2"
-}
 
 setup_settings
-pref_default DATASET medical_preference_sample
-pref_default TEMPLATE "$(guess_template "$MODEL_NAME_OR_PATH")"
+stage_default DATASET medical_preference_sample
+stage_default TEMPLATE "$(guess_template "$MODEL_NAME_OR_PATH")"
 [[ -n "$TEMPLATE" ]] || die "cannot tell the chat template from MODEL_NAME_OR_PATH=$MODEL_NAME_OR_PATH: set TEMPLATE (see \`llmtuner templates\`)."
 if (( GPU )); then  # preference losses move a trained model a little: LLaMA-Factory's DPO examples use 5e-6
-  pref_default LR 5.0e-6
-  pref_default EPOCHS 3
+  stage_default LR 5.0e-6
+  stage_default EPOCHS 3
 else  # the tiny random model needs big steps to show its reward margin rising within the demo
-  pref_default LR 5.0e-3
+  stage_default LR 5.0e-3
 fi
-pref_default PREF_BETA 0.1
-[[ "$STAGE" == dpo ]] && pref_default PREF_LOSS sigmoid
+stage_default PREF_BETA 0.1
+[[ "$STAGE" == dpo ]] && stage_default PREF_LOSS sigmoid
 default ADAPTER ""
 build_train_args
 TRAIN_ARGS+=(--template "$TEMPLATE")

@@ -10,33 +10,21 @@ set -euo pipefail
 STAGE=grpo
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# grpo_default NAME VALUE: GRPO's default in place of common.sh's (a value the environment set stays).
-grpo_default() {
-  local i
-  for i in "${!SETTINGS[@]}"; do
-    if [[ "${SETTINGS[$i]}" == "$1 "* ]]; then
-      [[ "${SETTINGS[$i]}" == *"(default)" ]] || return 0
-      unset 'SETTINGS[i]'
-      unset "$1"
-    fi
-  done
-  default "$1" "$2"
-}
 
 setup_settings
-grpo_default DATASET medical_grpo_sample
-grpo_default TEMPLATE "$(guess_template "$MODEL_NAME_OR_PATH")"
+stage_default DATASET medical_grpo_sample
+stage_default TEMPLATE "$(guess_template "$MODEL_NAME_OR_PATH")"
 [[ -n "$TEMPLATE" ]] || die "cannot tell the chat template from MODEL_NAME_OR_PATH=$MODEL_NAME_OR_PATH: set TEMPLATE (see \`llmtuner templates\`)."
-grpo_default VAL_SIZE 0  # evaluating GRPO samples completions too: use llmtuner eval on the saved adapter instead
+stage_default VAL_SIZE 0  # evaluating GRPO samples completions too: use llmtuner eval on the saved adapter instead
 if (( GPU )); then  # a group of 8 completions per prompt, 8 prompts x 2 accumulation steps per update
-  grpo_default BATCH_SIZE 8
-  grpo_default GRAD_ACCUM 2
-  grpo_default LR 1.0e-5
-  grpo_default EPOCHS 1
+  stage_default BATCH_SIZE 8
+  stage_default GRAD_ACCUM 2
+  stage_default LR 1.0e-5
+  stage_default EPOCHS 1
   default NUM_GENERATIONS 8
   default MAX_COMPLETION_LENGTH 512
 else  # the tiny random model: short completions, big steps
-  grpo_default LR 5.0e-3
+  stage_default LR 5.0e-3
   default NUM_GENERATIONS 4
   default MAX_COMPLETION_LENGTH 32
 fi
