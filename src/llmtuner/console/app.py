@@ -27,7 +27,7 @@ from .jobs.scheduler import Scheduler
 from .model_info import EMBEDDED, embedded_path, inspect_model
 from .models import Model, User
 from .ratelimit import LoginLimiter
-from .routers import audit, auth, dashboard, datasets, health, job_logs, jobs, models, users
+from .routers import audit, auth, dashboard, datasets, health, job_logs, jobs, models, playground, users
 from .schemas.common import BODY_ERRORS
 from .settings import ConsoleSettings
 from .state import ConsoleState, StatusCache
@@ -81,12 +81,22 @@ def _register_embedded(db: Database) -> None:
         session.commit()
 
 
+def make_executor(settings: ConsoleSettings) -> Executor:
+    if settings.executor == "slurm":
+        from .jobs.slurm import SlurmExecutor
+
+        return SlurmExecutor(settings.slurm_partition, settings.slurm_sbatch_args)
+    if settings.executor != "local":
+        raise ValueError(f"executor {settings.executor!r} is not one of local, slurm.")
+    return LocalExecutor()
+
+
 def build_state(settings: ConsoleSettings, executor: Executor | None = None) -> ConsoleState:
     settings.prepare_folders()
     db = Database(settings.resolved_database_url)
     db.migrate()
     _register_embedded(db)
-    executor = executor or LocalExecutor()
+    executor = executor or make_executor(settings)
     gpu_ids = settings.gpu_ids if settings.gpu_ids is not None else detected_gpu_ids()
     scheduler = Scheduler(settings, db, executor, tuple(gpu_ids))
     scheduler.reconcile()
@@ -125,7 +135,7 @@ def create_app(settings: ConsoleSettings, executor: Executor | None = None) -> F
                               "session cookie plus the X-CSRF-Token header on writes.")
     app.state.console = state
     install_error_handlers(app)
-    for module in (health, auth, users, audit, datasets, models, jobs, job_logs, dashboard):
+    for module in (health, auth, users, audit, datasets, models, jobs, job_logs, dashboard, playground):
         app.include_router(module.router, max_body_size=settings.json_limit_bytes)
     app.include_router(datasets.upload_router, max_body_size=settings.upload_limit_bytes + 2**20)  # + multipart framing
 

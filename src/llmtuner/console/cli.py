@@ -35,6 +35,12 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cpu_slots", type=int, default=1, help="jobs without GPUs that may run at once (default: %(default)s)")
     parser.add_argument("--gpu_ids", default=None, help="GPU ids to hand out, comma-separated (default: those NVML finds); "
                                                         "'' for none")
+    parser.add_argument("--executor", choices=("local", "slurm"), default="local",
+                        help="where jobs run: child processes of the console (local), or submitted to Slurm with "
+                             "sbatch (slurm: the console's data_dir and Python must be on a file system the nodes share)")
+    parser.add_argument("--slurm_partition", default=None, help="Slurm partition for jobs (default: the cluster's)")
+    parser.add_argument("--slurm_sbatch_args", default="",
+                        help='extra sbatch options for every job, e.g. "--time=24:00:00 --account=ai"')
     parser.add_argument("--stop_grace_s", type=float, default=30.0, help="seconds between SIGTERM and SIGKILL on stop")
     parser.add_argument("--session_hours", type=float, default=12.0, help="how long a sign-in lasts (default: %(default)s)")
     return parser
@@ -50,7 +56,8 @@ def serve(argv: list[str]) -> int:
     gpu_ids = None if options.gpu_ids is None else tuple(int(part) for part in options.gpu_ids.split(",") if part.strip())
     settings = _settings(options, host=options.host, port=options.port, upload_limit_mb=options.upload_limit_mb,
                          cpu_slots=options.cpu_slots, gpu_ids=gpu_ids, stop_grace_s=options.stop_grace_s,
-                         session_hours=options.session_hours)
+                         session_hours=options.session_hours, executor=options.executor,
+                         slurm_partition=options.slurm_partition, slurm_sbatch_args=options.slurm_sbatch_args)
     import logging
 
     import uvicorn
@@ -63,7 +70,14 @@ def serve(argv: list[str]) -> int:
         logging.getLogger("llmtuner.console").warning(
             "Listening on %s: other machines can reach the console, over plain HTTP. Put it behind a TLS proxy "
             "(sign-in cookies are then marked Secure), or bind 127.0.0.1.", settings.host)
-    app = create_app(settings)
+    from .jobs.scheduler import ExecutorMismatch
+    from .jobs.slurm import SlurmError
+
+    try:
+        app = create_app(settings)
+    except (ExecutorMismatch, SlurmError) as error:
+        print(f"llmtuner console: {error}", file=sys.stderr)
+        return 2
     # keep-alive longer than clients keep idle connections (httpx: 5 s), so no request meets a connection being closed
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False, server_header=False,
                 timeout_keep_alive=65)

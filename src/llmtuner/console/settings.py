@@ -43,6 +43,12 @@ class ConsoleSettings:
     """Failed sign-ins per username, and sign-ins per client address, allowed within this window."""
     poll_interval_s: float = 1.0
     """How often the scheduler looks at its jobs, and log streams at their files."""
+    executor: str = "local"
+    """Where jobs run: "local" (child processes of the console) or "slurm" (submitted with sbatch)."""
+    slurm_partition: str | None = None
+    """The Slurm partition jobs go to (None: the cluster's default)."""
+    slurm_sbatch_args: str = ""
+    """Extra sbatch options for every job, e.g. "--time=24:00:00 --account=ai --cpus-per-task=8"."""
     start_scheduler: bool = True
     """False: no background scheduler (tests that drive `Scheduler.tick()` themselves)."""
 

@@ -7,8 +7,8 @@ then SIGKILL: no orphan is left. The pid and the process's start time are record
 console a pid the system has since given to another process is not taken for the job.
 
 A cluster scheduler fills the same interface: `start` submits and returns the scheduler's handle, `poll` asks the
-scheduler, `stop` cancels. A Slurm executor (sbatch / squeue / scancel) is not built here, because no Slurm runs in
-CI to test it against; the scheduler only needs these three calls.
+scheduler, `stop` cancels; `queues_jobs` tells the console's scheduler to submit without counting devices. The
+Slurm one is in slurm.py.
 """
 
 from __future__ import annotations
@@ -33,19 +33,24 @@ SRC = str(Path(__file__).resolve().parents[3])
 class LaunchSpec:
     job_id: int
     kind: str
-    """The CLI command: train, eval or export."""
+    """The CLI command: train, eval, export or api."""
     config_path: Path
     job_dir: Path
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     """Added to the console's environment (CUDA_VISIBLE_DEVICES, caches)."""
+    gpus: int = 0
+    """GPUs the job asked for (a cluster executor requests them; the local one was given their ids in env)."""
 
 
 @dataclass(frozen=True)
 class ProcessRef:
     pid: int
+    """The process id (local), or the cluster scheduler's job id (Slurm)."""
     started: float
-    """psutil's create_time of the process."""
+    """psutil's create_time of the process (local), or the submission time (Slurm)."""
+    job_dir: Path | None = None
+    """The job's folder (where a cluster job leaves its exit status)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,14 @@ class PollResult:
 
 
 class Executor(Protocol):
+    name: str
+    """What the console records in a started job's `devices` when it does not hand out devices itself ("slurm")."""
+    queues_jobs: bool
+    """True: the executor queues jobs itself (a cluster), so the console submits every PENDING job at once."""
+
+    def describe(self, ref: ProcessRef) -> str:
+        """How the job's history names its process: "pid 123", "Slurm job 45"."""
+
     def start(self, spec: LaunchSpec) -> ProcessRef: ...
 
     def poll(self, ref: ProcessRef) -> PollResult: ...
@@ -76,10 +89,16 @@ def child_environment(extra: dict[str, str]) -> dict[str, str]:
 class LocalExecutor:
     """Child processes of this console. Thread-safe for the scheduler thread and the stop threads."""
 
+    name = "local"
+    queues_jobs = False
+
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen] = {}
         self._exited: dict[int, int] = {}
         """Exit statuses a stop thread collected before the scheduler's poll asked."""
+
+    def describe(self, ref: ProcessRef) -> str:
+        return f"pid {ref.pid}"
 
     def command(self, spec: LaunchSpec) -> list[str]:
         return [sys.executable, "-m", "llmtuner.cli", spec.kind, str(spec.config_path)]

@@ -2,10 +2,12 @@
 
 Every `poll_interval_s` (or at once when woken by a new job or a stop) it
 1. polls each RUNNING job's process: an exit makes the job COMPLETED (exit 0; a train or export job's model is
-   registered), STOPPED (a stop was asked for) or FAILED (the log's last lines become its error);
+   registered), STOPPED (a stop was asked for) or FAILED (the log's last lines become its error); a serve job
+   (`llmtuner api`) exits only when stopped, and registers nothing;
 2. starts PENDING jobs, highest priority first, then oldest: a job needing n GPUs gets n free GPU ids from
    `gpu_ids`, a job needing none one of `cpu_slots`; a job that does not fit waits in PENDING (lower-priority jobs
-   that fit may go first). PREPARING writes the job's config.yaml, then the executor starts the process.
+   that fit may go first). PREPARING writes the job's config.yaml, then the executor starts the process. An
+   executor that queues jobs itself (Slurm) gets every PENDING job at once, and chooses their devices.
 
 `reconcile()` runs once before the thread starts: after a restart of the console a RUNNING job whose process still
 runs is watched again, one whose process is gone is settled from its files (COMPLETED if its final result file was
@@ -26,12 +28,16 @@ from ..db import Database
 from ..models import Job
 from ..settings import ConsoleSettings
 from . import states
-from .configs import CONFIG_NAME, LOG_NAME, write_config
+from .configs import COMMAND, CONFIG_NAME, LOG_NAME, write_config
 from .executor import Executor, LaunchSpec, ProcessRef
 from .logs import last_lines_text
 from .outputs import completed_by_files, register_outputs
 
 logger = logging.getLogger("llmtuner.console.scheduler")
+
+
+class ExecutorMismatch(RuntimeError):
+    """The console was started with another kind of executor than the one its running jobs were started by."""
 
 
 class Scheduler:
@@ -83,7 +89,7 @@ class Scheduler:
             if job.pid is None:
                 self._settle(session, job, None, "the job has no recorded process")
                 continue
-            result = self.executor.poll(ProcessRef(job.pid, job.process_started or 0.0))
+            result = self.executor.poll(_ref(job))
             if result.running:
                 if job.stop_requested:
                     self.stop_process(job)
@@ -129,6 +135,10 @@ class Scheduler:
                                   .order_by(Job.priority.desc(), Job.id)).all()
         if not pending:
             return
+        if self.executor.queues_jobs:  # a cluster: it queues what it cannot run yet, and chooses the devices
+            for job in pending:
+                self._launch(session, job, [self.executor.name])
+            return
         busy_gpus, cpu_jobs = self._busy(session)
         for job in pending:
             free = [device for device in self.gpu_ids if device not in busy_gpus]
@@ -156,7 +166,8 @@ class Scheduler:
             write_config(job_dir / CONFIG_NAME, job.config)
             env = {"CUDA_VISIBLE_DEVICES": ",".join(str(d) for d in devices if isinstance(d, int))}
             env.setdefault("HF_DATASETS_CACHE", str(self.settings.cache_dir / "datasets"))
-            spec = LaunchSpec(job.id, job.kind, job_dir / CONFIG_NAME, job_dir, job_dir / LOG_NAME, env)
+            command = COMMAND.get(job.kind, job.kind)  # serve -> `llmtuner api`
+            spec = LaunchSpec(job.id, command, job_dir / CONFIG_NAME, job_dir, job_dir / LOG_NAME, env, gpus=job.gpus)
             ref = self.executor.start(spec)
         except Exception as error:
             logger.exception("job %d could not be started", job.id)
@@ -168,7 +179,7 @@ class Scheduler:
                 session.rollback()
             return
         try:
-            states.transition(session, job, states.RUNNING, f"pid {ref.pid}", pid=ref.pid, process_started=ref.started,
+            states.transition(session, job, states.RUNNING, self.executor.describe(ref), pid=ref.pid, process_started=ref.started,
                               attempts=job.attempts + 1, exit_code=None, error=None)
             session.commit()
         except states.InvalidTransition:  # stopped while it was being prepared
@@ -184,7 +195,7 @@ class Scheduler:
         with self._stop_lock:
             if job.id in self._stopping and self._stopping[job.id].is_alive():
                 return
-            ref = ProcessRef(job.pid, job.process_started or 0.0)
+            ref = _ref(job)
 
             def stop() -> None:
                 self.executor.stop(ref, self.settings.stop_grace_s)
@@ -196,6 +207,7 @@ class Scheduler:
 
     def reconcile(self) -> None:
         with self._lock, self.db.session() as session:
+            self._check_executor(session)
             for job in session.scalars(select(Job).where(Job.status == states.PREPARING)).all():
                 try:
                     states.transition(session, job, states.PENDING, "requeued: the console restarted while preparing it")
@@ -206,8 +218,28 @@ class Scheduler:
                 if job.pid is None:
                     self._settle(session, job, None, "the job has no recorded process")
                     continue
-                result = self.executor.poll(ProcessRef(job.pid, job.process_started or 0.0))
+                result = self.executor.poll(_ref(job))
                 if result.running:
-                    logger.info("job %d re-attached (pid %s)", job.id, job.pid)
+                    logger.info("job %d re-attached (%s)", job.id, self.executor.describe(_ref(job)))
                 else:
                     self._settle(session, job, None)
+
+    def _check_executor(self, session: Session) -> None:
+        """A running job can only be watched by the kind of executor that started it (a pid is not a Slurm job id):
+        refuse to start with another kind while such jobs run."""
+        running = session.scalars(select(Job).where(Job.status == states.RUNNING)).all()
+        other = [job for job in running if executor_of(job) != self.executor.name]
+        if other:
+            names = sorted({executor_of(job) for job in other})
+            raise ExecutorMismatch(f"Jobs {', '.join(str(job.id) for job in other)} run under the {' and '.join(names)} "
+                               f"executor, and this console was started with --executor {self.executor.name}: start it "
+                               f"with --executor {names[0]} until they have finished (or stop them from there).")
+
+
+def executor_of(job: Job) -> str:
+    """The kind of executor that started a job: a cluster's name in its devices, else local (GPU ids or "cpu")."""
+    return "slurm" if job.devices == ["slurm"] else "local"
+
+
+def _ref(job: Job) -> ProcessRef:
+    return ProcessRef(job.pid or 0, job.process_started or 0.0, Path(job.job_dir))

@@ -1,6 +1,6 @@
-"""What the API does to jobs: create (config checked by the project's parsers before anything is accepted), stop,
-restart (resumes from the last checkpoint), delete (with or without its files). State changes go through
-states.transition; processes are the scheduler's."""
+"""What the API does to jobs: create (config checked by the project's parsers before anything is accepted; a serve
+job also gets its port and API key file), stop, restart (resumes from the last checkpoint), delete (with or without
+its files). State changes go through states.transition; processes are the scheduler's."""
 
 from __future__ import annotations
 
@@ -18,21 +18,22 @@ from ..schemas.jobs import JobCreate
 from ..signins import Principal
 from ..state import ConsoleState
 from . import states
-from .configs import OUTPUT_KEY, complete_config, error_key, restart_config, validate_config
+from .configs import OUTPUT_KEY, SERVE, complete_config, error_key, restart_config, validate_config, write_api_key
 
 
 def create_job(session: Session, state: ConsoleState, user: Principal, body: JobCreate) -> Job:
     gpu_ids = state.scheduler.gpu_ids
     gpus = body.gpus if body.gpus is not None else (1 if gpu_ids else 0)
-    if gpus > len(gpu_ids):
+    if gpus > len(gpu_ids) and not state.executor.queues_jobs:  # a cluster has the GPUs this machine lacks
         raise field_error(["body", "gpus"], f"The job asks for {gpus} GPU(s); this console hands out {len(gpu_ids)} "
                           f"({', '.join(map(str, gpu_ids)) or 'none'}: --gpu_ids). Ask for fewer, or 0 for a CPU slot.")
     job = Job(name=body.name, kind=body.kind, status=states.PENDING, priority=body.priority, gpus=gpus, created_by=user.id)
     session.add(job)
     session.flush()  # the id names the job's folder
     job_dir = state.settings.jobs_dir / str(job.id)
-    config = complete_config(body.kind, body.config, job_dir, state.settings.datasets_dir)
+    config = body.config
     try:
+        config = complete_config(body.kind, body.config, job_dir, state.settings.datasets_dir, serve_ports(session))
         names = validate_config(body.kind, config)
     except ConfigError as error:
         key = error_key(str(error), config)
@@ -42,10 +43,20 @@ def create_job(session: Session, state: ConsoleState, user: Principal, body: Job
     except (TypeError, ValueError, AttributeError) as error:  # a value of a shape no YAML config could have
         raise field_error(["body", "config"], f"The config could not be read ({type(error).__name__}: {error}). Give "
                           "each key the value its YAML form would have (text, number, true/false or a list).") from None
+    if body.kind == SERVE:
+        write_api_key(job_dir)
     job.config, job.datasets = config, names
-    job.job_dir, job.output_dir = str(job_dir), str(Path(config[OUTPUT_KEY[body.kind]]).expanduser().absolute())
+    output_key = OUTPUT_KEY.get(body.kind)
+    job.job_dir = str(job_dir)
+    job.output_dir = str(Path(config[output_key]).expanduser().absolute()) if output_key else ""
     session.add(JobEvent(job_id=job.id, from_status=None, to_status=states.PENDING, reason=f"created by {user.username}"))
     return job
+
+
+def serve_ports(session: Session) -> set[int]:
+    """The ports of serve jobs that are waiting or running: a new serve job must not be given one of them."""
+    jobs = session.scalars(select(Job).where(Job.kind == SERVE, Job.status.in_(states.ACTIVE))).all()
+    return {int(job.config["port"]) for job in jobs if isinstance(job.config.get("port"), int)}
 
 
 def stop_job(session: Session, job: Job) -> bool:
@@ -71,7 +82,7 @@ def restart_job(session: Session, state: ConsoleState, job: Job) -> None:
     if job.status not in (states.FAILED, states.STOPPED):
         raise conflict(f"Job {job.id} is {job.status}; only a FAILED or STOPPED job can be restarted.")
     states.transition(session, job, states.PENDING, "restarted: resumes from its last checkpoint", stop_requested=False,
-                      config=restart_config(job.kind, job.config), pid=None, process_started=None, exit_code=None,
+                      config=restart_config(job.kind, job.config, serve_ports(session)), pid=None, process_started=None, exit_code=None,
                       error=None, started_at=None, finished_at=None)
 
 

@@ -7,16 +7,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .common import Out
 
-JobKind = Literal["train", "eval", "export"]
+JobKind = Literal["train", "eval", "export", "serve"]
 JobStatus = Literal["PENDING", "PREPARING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class JobCreate(BaseModel):
-    kind: JobKind = Field(description="The CLI command the job runs: `llmtuner <kind> config.yaml`.")
+    kind: JobKind = Field(description="The CLI command the job runs: `llmtuner <kind> config.yaml` (serve: `llmtuner api`, "
+                                      "an OpenAI-compatible server for the playground, running until stopped).")
     name: str = Field(min_length=1, max_length=100)
     config: dict[str, Any] = Field(description="The same keys as a YAML config of that command. output_dir (export: "
-                                               "export_dir) and dataset_dir are filled in when not given.")
+                                               "export_dir) and dataset_dir are filled in when not given; a serve "
+                                               "job's host, port and api_key_file are the console's.")
     priority: int = Field(default=0, ge=-100, le=100, description="Higher starts first.")
     gpus: int | None = Field(default=None, ge=0, le=64, description="GPUs the job needs; 0: a CPU slot. Default: 1 "
                                                                      "where the console has GPUs, else 0.")

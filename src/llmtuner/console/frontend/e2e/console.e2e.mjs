@@ -10,9 +10,10 @@
  * E2E_PHASE (`main`, the default, or `after-restart`), E2E_STATE (default E2E_SCREENSHOTS/state.json).
  *
  * Phase `main`: sign in; upload a dataset and see its preview; create an SFT job on the embedded model and watch it
- * reach COMPLETED with points on the loss chart; reload the page (the state is in the URL and on the server); start
- * a second, longer job and stop it (STOPPED); see the jobs list and the dashboard; start a third long job and leave
- * it RUNNING. What was made (names, job ids, chart points) goes to E2E_STATE.
+ * reach COMPLETED with points on the loss chart; reload the page (the state is in the URL and on the server); serve
+ * the embedded model with that job's adapter (a serve job), ask both the same question in the chat playground and
+ * see both answers side by side, then stop the server; start a second, longer job and stop it (STOPPED); see the
+ * jobs list and the dashboard; start a third long job and leave it RUNNING. What was made (names, job ids, chart points) goes to E2E_STATE.
  * Phase `after-restart` (run after the console was stopped and started again on the same data folder, in a new
  * browser): sign in again and find everything: the dataset and its preview, the COMPLETED job with the same loss
  * chart, its status history and log, its adapter among the models, the STOPPED job, the third job still RUNNING
@@ -195,6 +196,48 @@ await step('the log viewer, and a reload keeps the page (state in the URL)', asy
   if (!texts.every((text) => text.toLowerCase().includes('loss'))) throw new Error('the search shows lines without "loss"');
   log(`  log: ${total} lines, ${matches} with "loss" after the reload`);
   await shot('06-job-logs');
+});
+
+await step('the chat playground: the base and the tuned adapter answer the same question side by side', async () => {
+  const adapterName = `e2e-sft-${stamp}`;
+  await page.goto(`${baseUrl}/jobs/new?kind=serve`);
+  await page.locator('[data-testid="job-create"]').waitFor();
+  await fillField('field-name', `e2e-serve-${stamp}`);
+  await fillField('field-model', 'embedded');
+  await fillField('field-template', 'shuzhiqihuang');
+  await page.locator('[data-testid="field-adapters"]').click();
+  await page.locator('.ant-select-item-option', { hasText: `${adapterName} (` }).first().click();
+  await page.keyboard.press('Escape');
+  await fillField('field-max_new_tokens', 24);
+  await page.locator('[data-testid="job-submit"]').click();
+  await page.waitForURL(/\/jobs\/\d+$/, { timeout: 30000 });
+  const serveJob = Number(new URL(page.url()).pathname.split('/').pop());
+  log(`  serve job #${serveJob} created`);
+  await waitForStatus(['RUNNING'], jobTimeoutMs);
+  await page.locator('[data-testid="job-open-playground"]').click();
+  await page.waitForURL(/\/playground\?job=\d+/);
+  await page.locator('[data-testid="playground"]').waitFor();
+  // the server loads its model, then the input opens (the page polls the server's state)
+  await page.locator('[data-testid="playground-input"]:not([disabled])').waitFor({ timeout: 240000 });
+  const left = await page.locator('[data-testid="playground-model-left"]').innerText();
+  const right = await page.locator('[data-testid="playground-model-right"]').innerText();
+  if (!left.includes('embedded') || !right.includes(adapterName)) throw new Error(`the panes show ${left} | ${right}, not the base and ${adapterName}`);
+  await fillField('playground-input', '头痛发热怎么办？');
+  await page.locator('[data-testid="playground-send"]').click();
+  for (const side of ['left', 'right']) {
+    const answer = page.locator(`[data-testid="playground-pane-${side}"] [data-testid="playground-answer"]`).first();
+    await answer.waitFor({ timeout: 240000 });
+    if (!(await answer.innerText()).trim()) throw new Error(`the ${side} pane's answer is empty`);
+  }
+  const errors = await page.locator('[data-testid="playground-error"]').count();
+  if (errors) throw new Error(`${errors} pane(s) show an error`);
+  log(`  playground: ${left.trim()} | ${right.trim()} both answered`);
+  await shot('16-playground');
+  await page.goto(`${baseUrl}/jobs/${serveJob}`);
+  await page.locator('[data-testid="job-stop"]').click();
+  await page.locator('.ant-popconfirm .ant-btn-primary, .ant-popover .ant-btn-primary').first().click();
+  await waitForStatus(['STOPPED'], 120000);
+  made.serveJob = serveJob;
 });
 
 await step('a second, longer job: its loss chart grows while it runs, then stop it', async () => {

@@ -5,6 +5,7 @@ import {
   DatabaseOutlined,
   ExperimentOutlined,
   LogoutOutlined,
+  MessageOutlined,
   RobotOutlined,
   TeamOutlined,
   UserOutlined,
@@ -22,6 +23,7 @@ import ModelsPage from './pages/ModelsPage';
 import JobsPage from './pages/JobsPage';
 import JobCreatePage from './pages/JobCreatePage';
 import JobDetailPage from './pages/JobDetailPage';
+import PlaygroundPage from './pages/PlaygroundPage';
 import UsersPage from './pages/UsersPage';
 
 function Frame({ children }: { children: ReactNode }) {
@@ -35,6 +37,7 @@ function Frame({ children }: { children: ReactNode }) {
     { key: '/datasets', icon: <DatabaseOutlined />, label: <Link to="/datasets">{t('nav.datasets')}</Link> },
     { key: '/models', icon: <RobotOutlined />, label: <Link to="/models">{t('nav.models')}</Link> },
     { key: '/jobs', icon: <ExperimentOutlined />, label: <Link to="/jobs">{t('nav.jobs')}</Link> },
+    { key: '/playground', icon: <MessageOutlined />, label: <Link to="/playground" data-testid="nav-playground">{t('nav.playground')}</Link> },
     ...(isAdmin ? [{ key: '/users', icon: <TeamOutlined />, label: <Link to="/users">{t('nav.users')}</Link> }] : []),
   ];
   return (
@@ -100,6 +103,7 @@ export default function App() {
       <Route path="/jobs" element={<Protected><JobsPage /></Protected>} />
       <Route path="/jobs/new" element={<Protected><JobCreatePage /></Protected>} />
       <Route path="/jobs/:id" element={<Protected><JobDetailPage /></Protected>} />
+      <Route path="/playground" element={<Protected><PlaygroundPage /></Protected>} />
       <Route path="/users" element={<Protected><UsersPage /></Protected>} />
       <Route path="*" element={<Protected><NotFound /></Protected>} />
     </Routes>

@@ -17,8 +17,9 @@ export type JobStatus = 'PENDING' | 'PREPARING' | 'RUNNING' | 'COMPLETED' | 'FAI
 export const JOB_STATUSES: JobStatus[] = ['PENDING', 'PREPARING', 'RUNNING', 'COMPLETED', 'FAILED', 'STOPPED'];
 export const ACTIVE_STATUSES: JobStatus[] = ['PENDING', 'PREPARING', 'RUNNING'];
 export const FINISHED_STATUSES: JobStatus[] = ['COMPLETED', 'FAILED', 'STOPPED'];
-export type JobKind = 'train' | 'eval' | 'export';
-export const JOB_KINDS: JobKind[] = ['train', 'eval', 'export'];
+/** serve: `llmtuner api` (an OpenAI-compatible server for the playground), running until stopped. */
+export type JobKind = 'train' | 'eval' | 'export' | 'serve';
+export const JOB_KINDS: JobKind[] = ['train', 'eval', 'export', 'serve'];
 
 export interface User {
   id: number;
@@ -197,6 +198,45 @@ export interface JobCreate {
   config: Record<string, unknown>;
   gpus?: number;
   priority?: number;
+}
+
+/** A serve job as the playground sees it (GET /api/playground/servers). */
+export interface PlaygroundServer {
+  job_id: number;
+  name: string;
+  status: JobStatus;
+  /** Its model is loaded and it answers. */
+  ready: boolean;
+  /** The base first, then each adapter. */
+  models: string[];
+  base: string | null;
+  adapters: string[];
+  /** Why it is not ready. */
+  message: string | null;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface PlaygroundChat {
+  model: string;
+  messages: ChatMessage[];
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  seed?: number;
+}
+
+export interface PlaygroundAnswer {
+  model: string;
+  content: string;
+  finish_reason: string | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  /** The server's TCM safety check of the answer: {flags, refused}. */
+  safety: { flags?: unknown[]; refused?: boolean; [key: string]: unknown } | null;
+  latency_s: number;
 }
 
 export interface LogLine {
@@ -478,6 +518,16 @@ export const api = {
   },
   async jobMetrics(id: number | string): Promise<JobMetrics> {
     return normalizeMetrics(await request('GET', `/api/jobs/${id}/metrics`));
+  },
+
+  // --- chat playground -----------------------------------------------------------------------------------------
+  /** Serve jobs waiting or running, newest first, with the models each serves once it is ready. */
+  async listServers(): Promise<PlaygroundServer[]> {
+    return asList<PlaygroundServer>(await request('GET', '/api/playground/servers'), 'servers');
+  },
+  /** One turn for one model of a serve job's server (the console forwards it with the job's own key). */
+  playgroundChat(jobId: number | string, body: PlaygroundChat): Promise<PlaygroundAnswer> {
+    return request<PlaygroundAnswer>('POST', `/api/playground/${jobId}/chat`, { json: body });
   },
 
   // --- users (admin) -------------------------------------------------------------------------------------------

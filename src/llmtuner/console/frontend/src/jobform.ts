@@ -6,6 +6,7 @@ export const COMMON_KEYS: Record<JobKind, string[]> = {
   train: ['stage', 'model_name_or_path', 'adapter_name_or_path', 'template', 'dataset', 'finetuning_type', 'learning_rate', 'num_train_epochs', 'max_steps', 'per_device_train_batch_size', 'cutoff_len', 'logging_steps'],
   eval: ['task', 'model_name_or_path', 'adapter_name_or_path', 'template', 'eval_dataset', 'cutoff_len'],
   export: ['model_name_or_path', 'adapter_name_or_path', 'template', 'export_dir'],
+  serve: ['model_name_or_path', 'adapter_name_or_path', 'template', 'adapters', 'max_new_tokens'],
 };
 
 export interface JobFormValues {
@@ -28,6 +29,9 @@ export interface JobFormValues {
   logging_steps?: number;
   task?: string;
   export_dir?: string;
+  /** serve: extra LoRA adapters beside the base, each `name=path` (the name is the playground's model). */
+  adapters?: string[];
+  max_new_tokens?: number;
   gpus?: number;
   advanced?: string;
 }
@@ -74,12 +78,16 @@ export function buildJob(values: JobFormValues): JobCreate {
   return body;
 }
 
+/** Keys of a serve job that the console sets (its loopback address and key file): a clone leaves them out. */
+export const SERVE_OWNED = ['host', 'port', 'api_key', 'api_key_file'];
+
 /** A job's config → form values (to clone a job): common keys into fields, the rest into the advanced editor. */
 export function valuesFromConfig(kind: JobKind, name: string, config: Record<string, unknown>): Partial<JobFormValues> {
   const values: Record<string, unknown> = { kind, name };
   const rest: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
-    if (COMMON_KEYS[kind].includes(key)) values[key] = (key === 'dataset' || key === 'eval_dataset') && typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+    if (kind === 'serve' && SERVE_OWNED.includes(key)) continue;
+    if (COMMON_KEYS[kind].includes(key)) values[key] = (key === 'dataset' || key === 'eval_dataset' || key === 'adapters') && typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
     else rest[key] = value;
   }
   values.length_mode = 'max_steps' in config && Number(config.max_steps) > 0 ? 'steps' : 'epochs';

@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { buildJob, errorsByKey, valuesFromConfig } from '../jobform';
@@ -71,6 +71,29 @@ describe('JobCreatePage', () => {
     await screen.findByText('tcm_sft');
     await fillAndSubmit('max_steps: 6\n');
     await waitFor(() => expect(screen.getByTestId('location')).toHaveTextContent('/jobs/12'));
+  });
+
+  it('creates a serve job with a registered adapter beside the base, and no dataset', async () => {
+    const fake = installFakeFetch({
+      ...ROUTES,
+      'GET /api/models': () => ({ items: [
+        { id: 1, name: 'embedded', kind: 'embedded', path: '/repo/models/tiny', template: 'shuzhiqihuang', config: { model_name_or_path: 'embedded' } },
+        { id: 2, name: 'tcm-lora', kind: 'adapter', path: '/data/jobs/3/output', template: 'shuzhiqihuang', config: { model_name_or_path: 'embedded', adapter_name_or_path: '/data/jobs/3/output' } },
+      ], total: 2 }),
+      'POST /api/jobs': () => reply(201, { id: 14, name: 'srv', kind: 'serve', status: 'PENDING', config: {} }),
+    });
+    renderAt('/jobs/new?kind=serve', <JobCreatePage />);
+    expect(screen.queryByTestId('field-dataset')).not.toBeInTheDocument();
+    fireEvent.mouseDown(within(screen.getByTestId('field-adapters')).getByRole('combobox'));
+    await userEvent.click(await screen.findByText('tcm-lora (/data/jobs/3/output)'));
+    fireEvent.change(screen.getByTestId('field-max_new_tokens'), { target: { value: '64' } });
+    fireEvent.change(screen.getByTestId('field-name'), { target: { value: 'srv' } });
+    fireEvent.change(screen.getByTestId('field-model'), { target: { value: 'embedded' } });
+    await userEvent.click(screen.getByTestId('job-submit'));
+    await waitFor(() => expect(screen.getByTestId('location')).toHaveTextContent('/jobs/14'));
+    const sent = fake.callsTo('POST /api/jobs')[0].json as { kind: string; config: Record<string, unknown> };
+    expect(sent.kind).toBe('serve');
+    expect(sent.config).toEqual({ model_name_or_path: 'embedded', template: 'shuzhiqihuang', adapters: 'tcm-lora=/data/jobs/3/output', max_new_tokens: 64 });
   });
 
   it('is not offered to a viewer', () => {

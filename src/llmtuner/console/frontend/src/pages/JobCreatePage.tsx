@@ -19,6 +19,7 @@ const ADVANCED_EXAMPLE: Record<JobKind, string> = {
   train: 'lora_rank: 16\nwarmup_ratio: 0.1\nsave_steps: 200\ndeidentify: true',
   eval: 'max_samples: 200\nmax_new_tokens: 256\nbatch_size: 16',
   export: 'export_dtype: bf16\nexport_size: 5\nexport_quantization_bit: 8',
+  serve: 'max_concurrency: 8\nsafety: annotate\ntemperature: 0.7',
 };
 
 const FORM_FIELDS = ['name', 'kind', 'gpus', ...new Set(Object.values(COMMON_KEYS).flat())];
@@ -42,7 +43,7 @@ export default function JobCreatePage() {
   // prefill: a job to clone (?from=ID), or ?model= / ?dataset= from the models and datasets pages
   useEffect(() => {
     let alive = true;
-    const base: Partial<JobFormValues> = { kind, ...(kind === 'train' ? TRAIN_DEFAULTS : {}), ...(kind === 'eval' ? { task: 'qa', template: 'shuzhiqihuang' } : {}), ...(kind === 'export' ? { template: 'shuzhiqihuang' } : {}) };
+    const base: Partial<JobFormValues> = { kind, ...(kind === 'train' ? TRAIN_DEFAULTS : {}), ...(kind === 'eval' ? { task: 'qa', template: 'shuzhiqihuang' } : {}), ...(kind === 'export' || kind === 'serve' ? { template: 'shuzhiqihuang' } : {}) };
     const dataset = params.get('dataset');
     if (dataset) base[kind === 'eval' ? 'eval_dataset' : 'dataset'] = [dataset];
     if (from) {
@@ -78,6 +79,11 @@ export default function JobCreatePage() {
   const [picked, setPicked] = useState<number | undefined>(undefined);
   const modelOptions = useMemo(
     () => (models.data ?? []).map((m) => ({ value: m.id, label: `${m.name} (${m.kind})` })),
+    [models.data],
+  );
+  // serve: each registered adapter can be served beside the base under its own name
+  const adapterOptions = useMemo(
+    () => (models.data ?? []).filter((m) => m.kind === 'adapter').map((m) => ({ value: `${m.name}=${m.path}`, label: `${m.name} (${m.path})` })),
     [models.data],
   );
   const datasetOptions = useMemo(() => (datasets.data ?? []).map((d) => ({ value: d.name, label: `${d.name} (${d.num_samples})` })), [datasets.data]);
@@ -218,7 +224,19 @@ export default function JobCreatePage() {
                   )}
                 </Col>
               </Row>
-              {kind !== 'export' && (
+              {kind === 'serve' && (
+                <>
+                  <Form.Item name="adapters" label={t('create.adapters')} tooltip={t('create.adaptersHelp')}>
+                    <Select mode="tags" options={adapterOptions} data-testid="field-adapters" tokenSeparators={[',']} placeholder="tuned=saves/lora/sft" />
+                  </Form.Item>
+                  <Row gutter={16}>
+                    <Col span={8}>{numberItem('max_new_tokens', 'create.maxNewTokens', { min: 1, max: 8192 })}</Col>
+                    <Col span={8}>{numberItem('gpus', 'create.gpus', { min: 0, max: 64, placeholder: '0 = CPU' })}</Col>
+                  </Row>
+                  <Alert type="info" showIcon message={t('create.serveNote')} style={{ marginBottom: 16 }} />
+                </>
+              )}
+              {kind !== 'export' && kind !== 'serve' && (
                 <Form.Item name={kind === 'eval' ? 'eval_dataset' : 'dataset'} label={t('create.dataset')} rules={[{ required: true, message: t('create.required') }]}>
                   <Select mode="tags" options={datasetOptions} data-testid="field-dataset" tokenSeparators={[',']} />
                 </Form.Item>

@@ -1,5 +1,5 @@
 import { Alert, App, Button, Card, Col, Descriptions, Popconfirm, Progress, Row, Space, Table, Tabs, Tag, Timeline, Typography } from 'antd';
-import { ArrowLeftOutlined, CopyOutlined, DeleteOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons';
+import { ArrowLeftOutlined, CopyOutlined, DeleteOutlined, MessageOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons';
 import { useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { stringify } from 'yaml';
@@ -142,6 +142,11 @@ export default function JobDetailPage() {
             )}
             {canWrite && RESTARTABLE.includes(j.status) && (
               <Button icon={<RedoOutlined />} loading={acting === 'restart'} onClick={() => act('restart')} data-testid="job-restart">{t('job.restart')}</Button>
+            )}
+            {j.kind === 'serve' && j.status === 'RUNNING' && (
+              <Link to={`/playground?job=${j.id}`} data-testid="job-open-playground">
+                <Button icon={<MessageOutlined />}>{t('job.openPlayground')}</Button>
+              </Link>
             )}
             {canWrite && (
               <Link to={`/jobs/new?kind=${j.kind}&from=${j.id}`}>
