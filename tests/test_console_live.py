@@ -122,3 +122,15 @@ def test_live_server_streams_a_training_log(tmp_path):
     # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught
     assert server.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in output, output[-3000:]
     assert "qa.json" not in output and "问题" not in output  # the server logs no dataset text
+
+
+def test_slurm_executor_without_slurm_commands_says_so_before_serving(tmp_path):
+    """On a machine without Slurm's commands (PATH holds none here), `--executor slurm` ends with the reason, not a
+    traceback, and does not start serving."""
+    env = dict(ENV, PATH=str(tmp_path / "empty-bin"))
+    done = subprocess.run([sys.executable, "-m", "llmtuner.console.cli", "--data_dir", str(tmp_path / "console"),
+                           "--executor", "slurm", "--port", str(_free_port())], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "--executor slurm needs the Slurm commands on PATH; sbatch, squeue, scancel not found" in done.stderr
+    assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr

@@ -90,6 +90,12 @@ def test_a_train_job_runs_on_slurm_to_completion(tmp_path, slurm):
         refused = console.wait_for(gpu.json()["id"], ("FAILED",), timeout=60)
         assert "could not be started" in refused["error"] and "gres" in refused["error"], refused["error"]
 
+        # a serve job listens on 127.0.0.1 of wherever it runs: the playground could not reach it on a node
+        serve = console.post("/api/jobs", "engineer", json={"kind": "serve", "name": "srv",
+                                                            "config": {"model_name_or_path": "embedded"}})
+        assert serve.status_code == 422 and serve.json()["detail"][0]["loc"] == ["body", "kind"], serve.text
+        assert "--executor local" in serve.json()["detail"][0]["msg"]
+
 
 def test_stop_and_a_console_restart_on_slurm(tmp_path, slurm):
     settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'console.db'}", executor="slurm", stop_grace_s=10.0)

@@ -27,6 +27,10 @@ def create_job(session: Session, state: ConsoleState, user: Principal, body: Job
     if gpus > len(gpu_ids) and not state.executor.queues_jobs:  # a cluster has the GPUs this machine lacks
         raise field_error(["body", "gpus"], f"The job asks for {gpus} GPU(s); this console hands out {len(gpu_ids)} "
                           f"({', '.join(map(str, gpu_ids)) or 'none'}: --gpu_ids). Ask for fewer, or 0 for a CPU slot.")
+    if body.kind == SERVE and state.executor.queues_jobs:
+        raise field_error(["body", "kind"], f"A serve job runs on the console's own machine (the playground reaches it on "
+                          f"127.0.0.1), and this console submits jobs to {state.executor.name}. Serve from a console "
+                          "started with --executor local, or run `llmtuner api` on the cluster yourself.")
     job = Job(name=body.name, kind=body.kind, status=states.PENDING, priority=body.priority, gpus=gpus, created_by=user.id)
     session.add(job)
     session.flush()  # the id names the job's folder
