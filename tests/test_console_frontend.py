@@ -14,6 +14,7 @@ packages of package-lock.json (scripts/build_console.sh installs them); the brow
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,9 +44,13 @@ def needs_node_packages() -> None:
 @pytest.mark.slow
 def test_component_tests_pass():
     needs_node_packages()
-    result = subprocess.run(["npm", "test", "--silent"], cwd=FRONTEND, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and " failed" not in result.stdout
+    # plain text: with CI=true Vitest colours its report, which would split the words checked below
+    env = {key: value for key, value in os.environ.items() if key != "FORCE_COLOR"} | {"NO_COLOR": "1"}
+    result = subprocess.run(["npm", "test", "--silent"], cwd=FRONTEND, capture_output=True, text=True, timeout=600, env=env)
+    report = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    assert result.returncode == 0, report[-4000:] + result.stderr[-2000:]
+    summary = re.search(r"^\s*Tests\s+(.*)$", report, re.MULTILINE)  # "Tests  39 passed (39)", or "2 failed | 37 passed"
+    assert summary and " passed" in summary.group(1) and "failed" not in summary.group(1), report[-4000:]
 
 
 def _wait_for(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
