@@ -134,3 +134,8 @@ def test_slurm_executor_without_slurm_commands_says_so_before_serving(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "--executor slurm needs the Slurm commands on PATH; sbatch, squeue, scancel not found" in done.stderr
     assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr
+    unclosed = subprocess.run([sys.executable, "-m", "llmtuner.console.cli", "--data_dir", str(tmp_path / "console"),
+                               "--executor", "slurm", "--slurm_sbatch_args=--comment='tcm"], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert unclosed.returncode == 2 and "--slurm_sbatch_args" in unclosed.stderr and "close its quotes" in unclosed.stderr
+    assert "Traceback" not in unclosed.stderr

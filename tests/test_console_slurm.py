@@ -62,7 +62,8 @@ def wait_log(job: dict, text: str, timeout: float = 120.0) -> str:
 
 
 def test_a_train_job_runs_on_slurm_to_completion(tmp_path, slurm):
-    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'console.db'}", executor="slurm")
+    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'console.db'}", executor="slurm",
+                            slurm_sbatch_args="--comment=llmtuner-ci --time=30")
     with running_console(settings) as console:
         assert upload(console, "qa_small", alpaca_bytes(), "qa.json").status_code == 201
         # two GPUs: this console's machine has none, but a cluster may; Slurm is asked for them (and this node,
@@ -75,6 +76,8 @@ def test_a_train_job_runs_on_slurm_to_completion(tmp_path, slurm):
         assert done["devices"] == ["slurm"] and done["exit_code"] == 0
         assert [event["reason"] for event in done["history"]][2] == f"Slurm job {slurm_id}"
         assert slurm_state(slurm_id) in ("COMPLETED", "(forgotten)")
+        shown = subprocess.run(["scontrol", "-o", "show", "job", str(slurm_id)], capture_output=True, text=True, timeout=30).stdout
+        assert "Comment=llmtuner-ci" in shown and "TimeLimit=00:30:00" in shown  # --slurm_sbatch_args reached sbatch
         log = (Path(done["job_dir"]) / "job.log").read_text()
         assert log.startswith(f"[llmtuner console] submitted to Slurm as job {slurm_id}")
         metrics = console.get(f"/api/jobs/{done['id']}/metrics").json()

@@ -40,7 +40,8 @@ def _serve_parser() -> argparse.ArgumentParser:
                              "sbatch (slurm: the console's data_dir and Python must be on a file system the nodes share)")
     parser.add_argument("--slurm_partition", default=None, help="Slurm partition for jobs (default: the cluster's)")
     parser.add_argument("--slurm_sbatch_args", default="",
-                        help='extra sbatch options for every job, e.g. "--time=24:00:00 --account=ai"')
+                        help='extra sbatch options for every job, given with "=" (the value starts with --), e.g. '
+                             '--slurm_sbatch_args="--time=24:00:00 --account=ai"')
     parser.add_argument("--stop_grace_s", type=float, default=30.0, help="seconds between SIGTERM and SIGKILL on stop")
     parser.add_argument("--session_hours", type=float, default=12.0, help="how long a sign-in lasts (default: %(default)s)")
     return parser

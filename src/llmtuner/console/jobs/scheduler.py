@@ -218,9 +218,9 @@ class Scheduler:
                 if job.pid is None:
                     self._settle(session, job, None, "the job has no recorded process")
                     continue
-                result = self.executor.poll(_ref(job))
-                if result.running:
-                    logger.info("job %d re-attached (%s)", job.id, self.executor.describe(_ref(job)))
+                ref = _ref(job)
+                if self.executor.poll(ref).running:
+                    logger.info("job %d re-attached (%s)", job.id, self.executor.describe(ref))
                 else:
                     self._settle(session, job, None)
 
@@ -232,8 +232,8 @@ class Scheduler:
         if other:
             names = sorted({executor_of(job) for job in other})
             raise ExecutorMismatch(f"Jobs {', '.join(str(job.id) for job in other)} run under the {' and '.join(names)} "
-                               f"executor, and this console was started with --executor {self.executor.name}: start it "
-                               f"with --executor {names[0]} until they have finished (or stop them from there).")
+                                   f"executor, and this console was started with --executor {self.executor.name}: start it "
+                                   f"with --executor {names[0]} until they have finished (or stop them from there).")
 
 
 def executor_of(job: Job) -> str:

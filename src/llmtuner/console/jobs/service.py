@@ -37,7 +37,8 @@ def create_job(session: Session, state: ConsoleState, user: Principal, body: Job
     job_dir = state.settings.jobs_dir / str(job.id)
     config = body.config
     try:
-        config = complete_config(body.kind, body.config, job_dir, state.settings.datasets_dir, serve_ports(session))
+        config = complete_config(body.kind, body.config, job_dir, state.settings.datasets_dir,
+                                 serve_ports(session) if body.kind == SERVE else ())
         names = validate_config(body.kind, config)
     except ConfigError as error:
         key = error_key(str(error), config)
@@ -86,7 +87,8 @@ def restart_job(session: Session, state: ConsoleState, job: Job) -> None:
     if job.status not in (states.FAILED, states.STOPPED):
         raise conflict(f"Job {job.id} is {job.status}; only a FAILED or STOPPED job can be restarted.")
     states.transition(session, job, states.PENDING, "restarted: resumes from its last checkpoint", stop_requested=False,
-                      config=restart_config(job.kind, job.config, serve_ports(session)), pid=None, process_started=None, exit_code=None,
+                      config=restart_config(job.kind, job.config, serve_ports(session) if job.kind == SERVE else ()),
+                      pid=None, process_started=None, exit_code=None,
                       error=None, started_at=None, finished_at=None)
 
 

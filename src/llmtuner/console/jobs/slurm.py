@@ -50,7 +50,11 @@ class SlurmExecutor:
 
     def __init__(self, partition: str | None = None, sbatch_args: str = "", python: str | None = None) -> None:
         self.partition = partition
-        self.sbatch_args = shlex.split(sbatch_args)
+        try:
+            self.sbatch_args = shlex.split(sbatch_args)
+        except ValueError as error:  # an unclosed quote
+            raise SlurmError(f"--slurm_sbatch_args {sbatch_args!r} cannot be split into options ({error}): close "
+                             "its quotes, e.g. --slurm_sbatch_args=\"--time=24:00:00 --comment='tcm sft'\".") from None
         self.python = python or sys.executable
         missing = [tool for tool in ("sbatch", "squeue", "scancel") if shutil.which(tool) is None]
         if missing:
@@ -65,7 +69,7 @@ class SlurmExecutor:
     def start(self, spec: LaunchSpec) -> ProcessRef:
         script = self._write_script(spec)
         (spec.job_dir / EXIT_STATUS_NAME).unlink(missing_ok=True)  # a restart's: the earlier run's status is not its
-        env = child_environment({key: value for key, value in spec.env.items() if key != "CUDA_VISIBLE_DEVICES"})
+        env = child_environment(spec.env)
         env.pop("CUDA_VISIBLE_DEVICES", None)  # Slurm sets it on the node for the GPUs it allocates
         command = ["sbatch", "--parsable", f"--job-name=llmtuner-console-{spec.job_id}", f"--chdir={spec.job_dir}",
                    f"--output={spec.log_path}", "--open-mode=append", "--export=ALL"]
@@ -150,7 +154,6 @@ class SlurmExecutor:
         os.chmod(temporary, 0o700)
         os.replace(temporary, path)
         return path
-
 
 
 def _call(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
