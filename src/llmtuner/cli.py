@@ -56,9 +56,12 @@ def cmd_train(argv: list[str]) -> None:
     from .data.pipeline import check_data_arguments
 
     check_data_arguments(config.data, config.finetuning.stage)
+    from .extras.distributed import exit_finished_rank, is_launched_rank
     from .train.tuner import run_training
 
     run_training(config)
+    if is_launched_rank():  # see exit_finished_rank: a finished rank must not abort in finalization
+        exit_finished_rank()
 
 
 def cmd_preview(argv: list[str]) -> None:

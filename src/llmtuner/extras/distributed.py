@@ -71,3 +71,28 @@ def cleanup_distributed(finished: bool) -> None:
             dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def is_launched_rank() -> bool:
+    """True in a rank that torchrun/deepspeed/accelerate launched with other ranks (WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
+def exit_finished_rank() -> None:
+    """End a rank of a finished multi-process run at once, skipping the interpreter's finalization.
+
+    Why: ZeRO-3 keeps the process group on every parameter (`ds_process_group`) and in DeepSpeed's module state,
+    so `destroy_process_group` cannot free it; gloo's worker threads are then torn down during finalization, and
+    now and then a rank aborts there ("terminate called without an active exception", SIGABRT) after everything
+    was saved, and the launcher reports the finished run as failed. By the time this runs the work is on disk
+    (saves are atomic and the output folder's lock is released), so only logging and stdio need flushing.
+    """
+    import contextlib
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or vanished reader: nothing more can reach it
+            stream.flush()
+    os._exit(0)
