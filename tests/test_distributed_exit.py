@@ -2,6 +2,7 @@
 
 The two-process ZeRO runs in test_deepspeed_cpu.py go through the same exit in `train_probe.py`."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,8 @@ CHILD = textwrap.dedent("""
 
 def test_a_finished_rank_exits_zero_with_its_output_flushed_and_without_finalization(tmp_path):
     log = tmp_path / "run.log"
-    result = subprocess.run([sys.executable, "-c", CHILD, str(log)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", CHILD, str(log)], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, WORLD_SIZE="2"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["train metrics printed"]  # no atexit handler, nothing after the exit
     assert log.read_text().strip() == "saved the adapter"
@@ -38,3 +40,12 @@ def test_only_ranks_launched_with_others_count_as_launched(monkeypatch):
     assert not is_launched_rank()
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert is_launched_rank()
+
+
+def test_a_single_process_returns_and_exits_as_usual(tmp_path):
+    child = CHILD.replace('print("after the exit")', 'print("after the call")')
+    env = {key: value for key, value in os.environ.items() if key != "WORLD_SIZE"}
+    result = subprocess.run([sys.executable, "-c", child, str(tmp_path / "run.log")], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["train metrics printed", "after the call", "finalization ran"]

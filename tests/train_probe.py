@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from llmtuner.data import collator
-from llmtuner.extras.distributed import exit_finished_rank, is_launched_rank
+from llmtuner.extras.distributed import exit_finished_rank
 from llmtuner.hparams import parse_train_args
 from llmtuner.train.tuner import run_training
 
@@ -63,5 +63,4 @@ if __name__ == "__main__":
         stall_in_checkpoint_save(int(os.environ["PROBE_STALL_SAVE"]), os.environ["PROBE_STALL_MARKER"],
                                  os.environ.get("PROBE_STALL_RELEASE"))
     run_training(parse_train_args(sys.argv[1:]))
-    if is_launched_rank():  # as `llmtuner train` does
-        exit_finished_rank()
+    exit_finished_rank()  # as `llmtuner train` does

@@ -56,12 +56,11 @@ def cmd_train(argv: list[str]) -> None:
     from .data.pipeline import check_data_arguments
 
     check_data_arguments(config.data, config.finetuning.stage)
-    from .extras.distributed import exit_finished_rank, is_launched_rank
+    from .extras.distributed import exit_finished_rank
     from .train.tuner import run_training
 
     run_training(config)
-    if is_launched_rank():  # see exit_finished_rank: a finished rank must not abort in finalization
-        exit_finished_rank()
+    exit_finished_rank()  # a rank of a multi-process run must not abort in finalization after its work is saved
 
 
 def cmd_preview(argv: list[str]) -> None:

@@ -73,13 +73,19 @@ def cleanup_distributed(finished: bool) -> None:
         dist.destroy_process_group()
 
 
+def launched_world_size() -> int:
+    """How many processes torchrun/deepspeed/accelerate started for this run (WORLD_SIZE; 1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
 def is_launched_rank() -> bool:
-    """True in a rank that torchrun/deepspeed/accelerate launched with other ranks (WORLD_SIZE > 1)."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    """True in a rank that a launcher started together with other ranks."""
+    return launched_world_size() > 1
 
 
 def exit_finished_rank() -> None:
-    """End a rank of a finished multi-process run at once, skipping the interpreter's finalization.
+    """In a rank of a finished multi-process run, end the process at once, skipping the interpreter's
+    finalization; a single process returns and exits as usual.
 
     Why: ZeRO-3 keeps the process group on every parameter (`ds_process_group`) and in DeepSpeed's module state,
     so `destroy_process_group` cannot free it; gloo's worker threads are then torn down during finalization, and
@@ -91,6 +97,8 @@ def exit_finished_rank() -> None:
     import logging
     import sys
 
+    if not is_launched_rank():
+        return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed or vanished reader: nothing more can reach it

@@ -6,8 +6,8 @@ is refused, naming the stage that reads it.
 """
 
 import importlib.util
-import os
 
+from ..extras.distributed import launched_world_size
 from .checks import deepspeed_stage, runs_remote_model_code, template_list
 from .config import TrainConfig
 from .finetuning_args import ONLINE_STAGES, PREFERENCE_STAGES, FinetuningArguments
@@ -119,7 +119,7 @@ def _check_grpo(config: TrainConfig, problems: list[str]) -> None:
         problems.append(f"grpo_num_generations must be at least 2 (GRPO compares each completion with the others of its "
                         f"prompt), got {group}.")
     batch, accumulation = training.get("per_device_train_batch_size", 8), training.get("gradient_accumulation_steps", 1)
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    world = launched_world_size()
     if group >= 2 and isinstance(batch, int) and isinstance(accumulation, int) and (batch * accumulation * world) % group:
         problems.append(f"stage grpo samples grpo_num_generations={group} completions per prompt, so the completions per "
                         f"step (per_device_train_batch_size {batch} x gradient_accumulation_steps {accumulation} x {world} "
