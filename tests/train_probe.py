@@ -19,6 +19,7 @@ from pathlib import Path
 
 from llmtuner.data import collator
 from llmtuner.extras.distributed import exit_finished_rank
+from llmtuner.extras.hub_kernels import import_bitsandbytes_offline
 from llmtuner.hparams import parse_train_args
 from llmtuner.train.tuner import run_training
 
@@ -62,5 +63,6 @@ if __name__ == "__main__":
     if os.environ.get("PROBE_STALL_SAVE"):
         stall_in_checkpoint_save(int(os.environ["PROBE_STALL_SAVE"]), os.environ["PROBE_STALL_MARKER"],
                                  os.environ.get("PROBE_STALL_RELEASE"))
+    import_bitsandbytes_offline()  # as `llmtuner train` does
     run_training(parse_train_args(sys.argv[1:]))
     exit_finished_rank()  # as `llmtuner train` does

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .extras.errors import UserError
+from .extras.hub_kernels import import_bitsandbytes_offline
 
 USAGE = """usage: llmtuner COMMAND [CONFIG.yaml] [--key value ...]
 
@@ -56,6 +57,7 @@ def cmd_train(argv: list[str]) -> None:
     from .data.pipeline import check_data_arguments
 
     check_data_arguments(config.data, config.finetuning.stage)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .extras.distributed import exit_finished_rank
     from .train.tuner import run_training
 
@@ -71,6 +73,7 @@ def cmd_preview(argv: list[str]) -> None:
     from .data.pipeline import check_data_arguments, prepare_datasets
 
     check_data_arguments(config.data, config.finetuning.stage)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .data.preview import format_preview
     from .train.preamble import load_tokenizer_and_template
 
@@ -85,6 +88,7 @@ def cmd_eval(argv: list[str]) -> None:
     from .hparams import parse_eval_args
 
     args = parse_eval_args(argv)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .eval.evaluator import run_evaluation
 
     run_evaluation(args)
@@ -94,6 +98,7 @@ def cmd_export(argv: list[str]) -> None:
     from .hparams import parse_export_args
 
     args = parse_export_args(argv)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .export import run_export
 
     run_export(args)
@@ -103,6 +108,7 @@ def cmd_chat(argv: list[str]) -> None:
     from .hparams.serve_parser import parse_serve_args
 
     config = parse_serve_args("chat", argv)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .serve.chat import run_chat
 
     run_chat(config)
@@ -112,6 +118,7 @@ def cmd_infer(argv: list[str]) -> None:
     from .hparams.serve_parser import parse_serve_args
 
     config = parse_serve_args("infer", argv)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .serve.infer import run_infer
 
     run_infer(config)
@@ -121,6 +128,7 @@ def cmd_api(argv: list[str]) -> None:
     from .hparams.serve_parser import parse_serve_args
 
     config = parse_serve_args("api", argv)
+    import_bitsandbytes_offline()  # before peft/transformers import it: see extras/hub_kernels.py
     from .serve.api import run_api
 
     run_api(config)
