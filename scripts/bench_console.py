@@ -8,6 +8,11 @@ second, 25 follow the job's log over SSE). The job's train steps/s come from its
 The readers stand for browsers on other machines, so their client code (httpx) runs in a child process at nice 19:
 the job is charged for the console's work, not for simulating fifty browsers on the same two cores. The server and
 its jobs run at normal priority.
+
+Two settings: the job's torch on every core (the console, the readers and the job then fight for the same cores, and
+a preempted thread of torch's intra-op pool stalls the others), and the job on all cores but one (OMP_NUM_THREADS,
+as on a GPU server, whose training leaves CPU cores free for the console), where the console's own work is measured
+rather than the contention.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _env() -> dict[str, str]:
+def _env(job_threads: int = 0) -> dict[str, str]:
+    """The console's environment, which its jobs inherit; `job_threads` > 0 limits their torch threads."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", TOKENIZERS_PARALLELISM="false")
+    if job_threads:
+        env["OMP_NUM_THREADS"] = str(job_threads)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("LLMTUNER_CONSOLE_DATABASE_URL", None)
     return env
@@ -130,11 +138,18 @@ def _run_job(client, config: dict, readers: tuple[int, int] | None, base: str, t
 
 
 def bench_console(args) -> list[Row]:  # noqa: ANN001 - argparse.Namespace
+    cores = os.cpu_count() or 1
+    rows: list[Row] = []
+    for job_threads in dict.fromkeys([0, cores - 1] if cores > 1 else [0]):  # 0: torch's default, every core
+        rows += _bench_setting(args.console_steps, args.console_rounds, job_threads, cores)
+    return rows
+
+
+def _bench_setting(steps: int, rounds: int, job_threads: int, cores: int) -> list[Row]:
     import tempfile
 
     import httpx2 as httpx  # installed with huggingface_hub; httpx's API
 
-    steps, rounds = args.console_steps, args.console_rounds
     config = {"model_name_or_path": "embedded", "stage": "sft", "finetuning_type": "lora", "template": "shuzhiqihuang",
               "dataset": "sft", "cutoff_len": 256, "per_device_train_batch_size": 8, "max_steps": steps,
               "logging_steps": 2, "save_strategy": "no", "report_to": "none", "plot_loss": False, "seed": 0,
@@ -143,13 +158,13 @@ def bench_console(args) -> list[Row]:  # noqa: ANN001 - argparse.Namespace
         data = str(Path(folder) / "console")
         made = subprocess.run([sys.executable, "-m", "llmtuner.console.cli", "create-user", "--data_dir", data,
                                "--username", "bench", "--role", "engineer", "--password-stdin"], input=PASSWORD + "\n",
-                              text=True, capture_output=True, env=_env(), cwd=ROOT)
+                              text=True, capture_output=True, env=_env(job_threads), cwd=ROOT)
         if made.returncode:
             raise SystemExit(made.stderr)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen([sys.executable, "-m", "llmtuner.console.cli", "--data_dir", data, "--port", str(port),
-                                   "--gpu_ids", ""], env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   "--gpu_ids", ""], env=_env(job_threads), cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
@@ -193,7 +208,8 @@ def bench_console(args) -> list[Row]:  # noqa: ANN001 - argparse.Namespace
     load = load or {}
     listed = lambda rates: ", ".join(f"{rate:.3f}" for rate in rates)  # noqa: E731
     return [
-        (f"console: embedded SFT job, {steps} steps, batch 8, cutoff 256, {rounds} round(s) unwatched/watched (ABBA)", "", ""),
+        (f"console: embedded SFT job, {steps} steps, batch 8, cutoff 256, {rounds} round(s) unwatched/watched (ABBA); "
+         f"the job's torch on {f'{job_threads} of {cores} cores' if job_threads else f'every core ({cores})'}", "", ""),
         ("  unwatched (median; each run)", f"{statistics.median(quiet):.3f} train steps/s ({listed(quiet)}); console "
          f"process {cpu[False]:.1%} of one core", ""),
         ("  50 readers: 25 dashboards at 1/s, 25 SSE logs", f"{statistics.median(busy):.3f} train steps/s ({listed(busy)}); "

@@ -345,3 +345,24 @@ def test_restart_resumes_from_the_last_checkpoint(tmp_path):
         assert steps == list(range(1, 11))  # the resumed run redid the steps after its checkpoint, once
         assert [event["to_status"] for event in done["history"]] == [
             "PENDING", "PREPARING", "RUNNING", "STOPPED", "PENDING", "PREPARING", "RUNNING", "COMPLETED"]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_train_job_on_two_gpus_runs_one_rank_per_gpu(tmp_path):
+    """The console's GPU ids stand for two GPUs here: CUDA_VISIBLE_DEVICES=0,1 on a machine without CUDA, so the two
+    ranks torchrun starts train on the CPU over gloo, as one data-parallel run (SQLite only: the launch is the
+    executor's, not the database's)."""
+    with database_url("sqlite", tmp_path) as url, running_console(settings_for(tmp_path, url, gpu_ids=(0, 1))) as console:
+        assert upload(console, "qa_small", alpaca_bytes(), "qa.json").status_code == 201  # 16 samples
+        job = console.post("/api/jobs", "engineer", json={"kind": "train", "name": "two-ranks", "gpus": 2,
+                                                          "config": sft_config("qa_small", save_steps=100)}).json()
+        done = console.wait_for(job["id"], ("COMPLETED", "FAILED"))
+        assert done["status"] == "COMPLETED", done["error"]
+        assert done["devices"] == [0, 1]
+        log = (Path(done["job_dir"]) / "job.log").read_text()
+        assert "gloo process group, rank 0 of 2" in log
+        points = console.get(f"/api/jobs/{job['id']}/metrics").json()["train"]
+        assert [point["step"] for point in points] == [1, 2, 3, 4]  # written once, by rank 0
+        # 2 ranks x batch 4 = 8 samples a step: 4 steps are two passes over the 16 samples (one alone would be one)
+        assert points[-1]["epoch"] == pytest.approx(2.0)

@@ -15,7 +15,7 @@ from console_support import group_gone
 
 from llmtuner.console.jobs import logs, states
 from llmtuner.console.jobs.configs import error_key
-from llmtuner.console.jobs.executor import LaunchSpec, LocalExecutor, ProcessRef
+from llmtuner.console.jobs.executor import LaunchSpec, LocalExecutor, ProcessRef, job_command
 from llmtuner.console.jobs.metrics import TRAINER_LOG, read_points, steps_per_second
 
 # --- states ------------------------------------------------------------------------------------------------------
@@ -83,6 +83,19 @@ def test_stop_kills_the_whole_group_after_the_grace_period(tmp_path):
     executor.stop(ref, grace_s=1.0)
     assert time.monotonic() - started >= 1.0  # SIGTERM was ignored, so SIGKILL came after the grace period
     assert group_gone(ref.pid, timeout=5) and not executor.poll(ref).running
+
+
+def test_only_a_train_job_on_several_gpus_is_started_one_rank_per_gpu(tmp_path):
+    def argv(kind: str, gpus: int) -> list[str]:
+        spec = LaunchSpec(1, kind, tmp_path / "config.yaml", tmp_path, tmp_path / "job.log", gpus=gpus)
+        return job_command("python", spec)
+
+    single = ["python", "-m", "llmtuner.cli", "train", str(tmp_path / "config.yaml")]
+    assert argv("train", 0) == argv("train", 1) == single
+    assert argv("train", 4) == ["python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4",
+                                *single[1:]]
+    assert argv("eval", 4)[:3] == ["python", "-m", "llmtuner.cli"]  # device_map spreads the model instead
+    assert argv("api", 2)[:3] == ["python", "-m", "llmtuner.cli"]
 
 
 def test_exit_status_and_a_reused_pid(tmp_path):

@@ -1,4 +1,5 @@
-"""DeepSpeed ZeRO-2 and ZeRO-3 with two processes on the CPU (gloo), on the tiny model.
+"""DeepSpeed ZeRO-2 and ZeRO-3, and plain data parallelism (DDP), with two processes on the CPU (gloo), on the tiny
+model.
 
 Each run is a real `torchrun --nproc_per_node 2` launch. They prove: the ranks are given different
 samples (the stack's CPU pitfall is every rank silently training on the same batches); the losses
@@ -38,8 +39,18 @@ def reference(qa_dir, tmp_path_factory):
 
 def _two_rank_run(qa_dir, out, ds_config, batch_dir=None, **overrides):
     env = {"PROBE_BATCH_DIR": str(batch_dir)} if batch_dir else {}
-    args = sft_args(qa_dir, out, per_device_train_batch_size=2, deepspeed=ds_config, save_steps=2, **overrides)
+    deepspeed = {"deepspeed": ds_config} if ds_config else {}
+    args = sft_args(qa_dir, out, per_device_train_batch_size=2, save_steps=2, **deepspeed, **overrides)
     return train(args, processes=2, **env)
+
+
+@pytest.fixture(scope="module")
+def ddp_run(qa_dir, tmp_path_factory):
+    """Without DeepSpeed: accelerate would count one process on a CPU and let each rank train alone on all the data,
+    both writing the same folder; extras.distributed makes them one data-parallel run."""
+    out, batches = tmp_path_factory.mktemp("ddp"), tmp_path_factory.mktemp("ddp_batches")
+    _two_rank_run(qa_dir, out, None, batch_dir=batches)
+    return out, batches
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +71,9 @@ def _samples(path):
     return [tuple(json.loads(line)) for line in path.read_text().splitlines()]
 
 
-def test_zero2_ranks_see_different_samples(zero2_run):
-    _, batches = zero2_run
+@pytest.mark.parametrize("stage", ["zero2", "ddp"])
+def test_ranks_see_different_samples(stage, zero2_run, ddp_run):
+    _, batches = zero2_run if stage == "zero2" else ddp_run
     rank0, rank1 = _samples(batches / "rank0.jsonl"), _samples(batches / "rank1.jsonl")
     # 4 steps x 2 samples per rank, plus the batch the loader fetches ahead
     assert len(rank0) >= 8 and len(rank1) >= 8
@@ -69,9 +81,11 @@ def test_zero2_ranks_see_different_samples(zero2_run):
     assert len(set(rank0[:8]) | set(rank1[:8])) == 16
 
 
-@pytest.mark.parametrize("stage", ["zero2", "zero3"])
-def test_losses_equal_the_single_process_run(stage, zero2_run, zero3_lora_run, reference):
-    losses = logged_losses(zero2_run[0] if stage == "zero2" else zero3_lora_run)
+@pytest.mark.parametrize("stage", ["zero2", "zero3", "ddp"])
+def test_losses_equal_the_single_process_run(stage, zero2_run, zero3_lora_run, ddp_run, reference):
+    out = {"zero2": zero2_run[0], "zero3": zero3_lora_run, "ddp": ddp_run[0]}[stage]
+    assert len((out / "trainer_log.jsonl").read_text().splitlines()) == 4  # one writer: rank 0
+    losses = logged_losses(out)
     expected = logged_losses(reference)
     assert sorted(losses) == sorted(expected) == [1, 2, 3, 4]
     for step, loss in expected.items():

@@ -1,10 +1,11 @@
-"""Process-group set-up around the trainer: DeepSpeed on a machine without CUDA, and a clean exit.
+"""Process-group set-up around the trainer: several processes on a machine without CUDA, and a clean exit.
 
-Why this exists: with `deepspeed=` and no CUDA device, transformers builds accelerate's state with no
-communication backend, and accelerate then counts one process even when torchrun/deepspeed started
-two. Two-process ZeRO then either fails DeepSpeed's batch-size check or -- worse -- trains every rank
-on the same batches. Creating the state ourselves with the gloo backend (and telling the trainer to
-use it) fixes both. On a GPU nothing here runs: the trainer's own NCCL set-up is the right one.
+Why this exists: without a CUDA device, transformers builds accelerate's state with no communication backend,
+and accelerate then counts one process even when torchrun/deepspeed started two. Two-process ZeRO then either
+fails DeepSpeed's batch-size check or -- worse -- trains every rank on the same batches; without DeepSpeed each
+rank trains alone, on all the data, and both write the same output folder. Creating the state ourselves with the
+gloo backend (and telling the trainer to use it) makes the ranks one data-parallel run. On a GPU nothing here
+runs: the trainer's own NCCL set-up is the right one.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_cpu_deepspeed(training_kwargs: dict[str, Any]) -> None:
-    """Before Seq2SeqTrainingArguments is built: give DeepSpeed a gloo process group when there is no CUDA.
+def prepare_cpu_process_group(training_kwargs: dict[str, Any]) -> None:
+    """Before Seq2SeqTrainingArguments is built, on a machine without CUDA: a gloo process group for DeepSpeed (even
+    in a single process: DeepSpeed needs one) and for a launch of several processes.
 
     Adds `accelerator_config.use_configured_state` to `training_kwargs` so the trainer keeps that state.
     """
-    if not training_kwargs.get("deepspeed"):
+    deepspeed = bool(training_kwargs.get("deepspeed"))
+    if not deepspeed and launched_world_size() <= 1:
         return
     import torch
 
@@ -41,18 +44,23 @@ def prepare_cpu_deepspeed(training_kwargs: dict[str, Any]) -> None:
     from accelerate import PartialState
 
     previous = os.environ.get("ACCELERATE_USE_DEEPSPEED")
-    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"  # makes PartialState take the DeepSpeed path
+    if deepspeed:
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"  # makes PartialState take the DeepSpeed path
+    else:
+        training_kwargs["use_cpu"] = True  # the trainer's own PartialState(cpu=...) must match the one made here
     try:
-        state = PartialState(backend="gloo")
+        # cpu=True is what makes accelerate count the launched processes (MULTI_CPU) rather than train each alone
+        state = PartialState(backend="gloo", cpu=not deepspeed)
     finally:  # leave the variable as the launcher set it (accelerate launch --use_deepspeed sets it too)
         if previous is None:
-            del os.environ["ACCELERATE_USE_DEEPSPEED"]
+            os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
         else:
             os.environ["ACCELERATE_USE_DEEPSPEED"] = previous
     accelerator_config = dict(training_kwargs.get("accelerator_config") or {})
     accelerator_config["use_configured_state"] = True
     training_kwargs["accelerator_config"] = accelerator_config
-    logger.info("DeepSpeed on CPU: gloo process group, rank %d of %d.", state.process_index, state.num_processes)
+    logger.info("%s on CPU: gloo process group, rank %d of %d.", "DeepSpeed" if deepspeed else "Data-parallel training",
+                state.process_index, state.num_processes)
 
 
 def cleanup_distributed(finished: bool) -> None:

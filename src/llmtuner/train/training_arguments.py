@@ -18,13 +18,13 @@ def build_training_arguments(config: TrainConfig) -> Any:
     import torch
     from transformers import Seq2SeqTrainingArguments
 
-    from ..extras.distributed import prepare_cpu_deepspeed
+    from ..extras.distributed import prepare_cpu_process_group
 
     hints = typing.get_type_hints(Seq2SeqTrainingArguments)
     kwargs = {key: coerce(value, hints[key], key, "training argument") for key, value in config.training.items()}
     if not torch.cuda.is_available() and kwargs.get("bf16") and not kwargs.get("deepspeed"):
         kwargs["use_cpu"] = True  # transformers refuses bf16 on CPU unless use_cpu says the CPU is meant
-    prepare_cpu_deepspeed(kwargs)  # no CUDA + deepspeed: a gloo process group, and the trainer told to keep it
+    prepare_cpu_process_group(kwargs)  # no CUDA + deepspeed or several ranks: gloo, and the trainer told to keep it
     try:
         return Seq2SeqTrainingArguments(**kwargs)
     except (ValueError, TypeError) as error:

@@ -1,8 +1,8 @@
 """Where a job's process runs: the `Executor` interface, and `LocalExecutor` (child processes on this machine).
 
-A job is `python -m llmtuner.cli KIND config.yaml` in its own folder and its own session (so its own process
-group: the DataLoader workers and anything else it starts go with it), with stdout and stderr written to its log
-file, never to a pipe that a web request reads. Stopping sends SIGTERM to the whole group, waits the grace period,
+A job is `python -m llmtuner.cli KIND config.yaml` (a train job on several GPUs: under torchrun) in its own folder
+and its own session (so its own process group: the DataLoader workers, torchrun's ranks and anything else it starts
+go with it), with stdout and stderr written to its log file, never to a pipe that a web request reads. Stopping sends SIGTERM to the whole group, waits the grace period,
 then SIGKILL: no orphan is left. The pid and the process's start time are recorded, so that after a restart of the
 console a pid the system has since given to another process is not taken for the job.
 
@@ -77,6 +77,17 @@ class Executor(Protocol):
         """Ask the job to end, and make sure it has ended when this returns (blocking for up to grace_s)."""
 
 
+def job_command(python: str, spec: LaunchSpec) -> list[str]:
+    """`python -m llmtuner.cli KIND config.yaml`, what both executors run. A train job given several GPUs starts one
+    rank per GPU through torchrun (`--standalone`: one node, a free rendezvous port), as one would launch
+    `llmtuner train` by hand: a single process would only drive the others through DataParallel, and DeepSpeed needs
+    its ranks. Eval, export and serve jobs stay one process (they spread a model over the GPUs with device_map)."""
+    cli = ["-m", "llmtuner.cli", spec.kind, str(spec.config_path)]
+    if spec.kind == "train" and spec.gpus > 1:
+        return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={spec.gpus}", *cli]
+    return [python, *cli]
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != DATABASE_URL_ENV}  # it may hold a password
     env["PYTHONPATH"] = os.pathsep.join(part for part in (SRC, os.environ.get("PYTHONPATH", "")) if part)
@@ -101,7 +112,7 @@ class LocalExecutor:
         return f"pid {ref.pid}"
 
     def command(self, spec: LaunchSpec) -> list[str]:
-        return [sys.executable, "-m", "llmtuner.cli", spec.kind, str(spec.config_path)]
+        return job_command(sys.executable, spec)
 
     def start(self, spec: LaunchSpec) -> ProcessRef:
         import psutil

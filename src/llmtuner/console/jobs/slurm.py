@@ -4,8 +4,9 @@ run as children of the console. `llmtuner console --executor slurm` selects it.
 Slurm queues the jobs itself, so the console submits every PENDING job at once (no per-device limit here: a job's
 `gpus` becomes `--gres=gpu:N`, and Slurm chooses the devices). The job's folder, its config, its log and the
 Python that runs it must be on a file system the compute nodes share with the console (as usual on a cluster):
-the batch script runs `python -m llmtuner.cli KIND config.yaml` in the job's folder with the console's interpreter
-and environment (`--export=ALL`), and Slurm appends the output to the same job.log the console reads.
+the batch script runs `python -m llmtuner.cli KIND config.yaml` (a train job on several GPUs under torchrun, one rank
+per GPU of the node) in the job's folder with the console's interpreter and environment (`--export=ALL`), and Slurm
+appends the output to the same job.log the console reads.
 
 The batch script writes the command's exit status to a file of the job's folder, because without accounting
 (slurmdbd) Slurm forgets a finished job after MinJobAge; a job gone from Slurm without that file was killed
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from .executor import LaunchSpec, PollResult, ProcessRef, child_environment
+from .executor import LaunchSpec, PollResult, ProcessRef, child_environment, job_command
 
 SCRIPT_NAME = "slurm_job.sh"
 EXIT_STATUS_NAME = "slurm_exit_status"
@@ -142,7 +143,7 @@ class SlurmExecutor:
             "#!/bin/bash",
             f"# written by the llmtuner console for job {spec.job_id} (sbatch); its output goes to {spec.log_path.name}",
             f"cd {shlex.quote(str(spec.job_dir))} || exit 1",
-            f"{shlex.quote(self.python)} -m llmtuner.cli {shlex.quote(spec.kind)} {shlex.quote(str(spec.config_path))}",
+            shlex.join(job_command(self.python, spec)),
             "code=$?",
             f"printf '%s\\n' \"$code\" > {shlex.quote(str(status))}.tmp && mv -f {shlex.quote(str(status))}.tmp "
             f"{shlex.quote(str(status))}",
