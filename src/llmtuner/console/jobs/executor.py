@@ -2,9 +2,10 @@
 
 A job is `python -m llmtuner.cli KIND config.yaml` (a train job on several GPUs: under torchrun) in its own folder
 and its own session (so its own process group: the DataLoader workers, torchrun's ranks and anything else it starts
-go with it), with stdout and stderr written to its log file, never to a pipe that a web request reads. Stopping sends SIGTERM to the whole group, waits the grace period,
-then SIGKILL: no orphan is left. The pid and the process's start time are recorded, so that after a restart of the
-console a pid the system has since given to another process is not taken for the job.
+go with it), with stdout and stderr written to its log file, never to a pipe that a web request reads. Stopping
+sends SIGTERM to the whole group, waits the grace period, then SIGKILL: no orphan is left. The pid and the
+process's start time are recorded, so that after a restart of the console a pid the system has since given to
+another process is not taken for the job.
 
 A cluster scheduler fills the same interface: `start` submits and returns the scheduler's handle, `poll` asks the
 scheduler, `stop` cancels; `queues_jobs` tells the console's scheduler to submit without counting devices. The
