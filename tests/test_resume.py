@@ -6,6 +6,7 @@ import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from run_helpers import StalledRun, child_env, cli, launch, logged_losses, sft_args, train, write_qa_dataset
@@ -273,6 +274,20 @@ def test_a_resumed_run_is_checked_against_the_settings_its_checkpoint_recorded(t
     assert f"Resuming from {out / 'checkpoint-4'} " in other_lr
     assert "other optimizer settings" in other_lr and "learning_rate: 0.001 -> 0.0005" in other_lr
     assert sorted(logged_losses(out)) == list(range(1, 7))
+
+    # each resumed run follows its own schedule from its first step (linear to 0 at max_steps): not the rate the
+    # checkpoint's schedule had reached (0 at its own max_steps), nor the checkpoint's base rate
+    rates = _logged_rates(out)
+    assert rates[3] > 0
+    fresh = tmp_path / "fresh"
+    train(sft_args(data, fresh, max_steps=6, save_steps=100, learning_rate=5e-4))
+    expected = _logged_rates(fresh)
+    assert rates[5] == pytest.approx(expected[5]) and rates[6] == pytest.approx(expected[6])
+
+
+def _logged_rates(output_dir: Path) -> dict[int, float]:
+    lines = (output_dir / "trainer_log.jsonl").read_text(encoding="utf-8").splitlines()
+    return {record["step"]: record["lr"] for record in map(json.loads, lines) if "lr" in record}
 
 
 def test_overwrite_output_dir_keeps_the_earlier_runs_checkpoints_out_of_rotation_and_resume(tmp_path):

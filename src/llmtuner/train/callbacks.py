@@ -1,7 +1,9 @@
-"""Trainer callbacks: a machine-readable training log with throughput and ETA."""
+"""Trainer callbacks: a machine-readable training log with throughput and ETA, and the learning-rate schedule of a
+resumed run."""
 
 import os
 import time
+import warnings
 from typing import Any
 
 from transformers import TrainerCallback
@@ -75,6 +77,40 @@ def _truncate_after(path: str, step: int) -> None:
     """Keep only the records up to `step`, and no torn last line (atomically: a crash here leaves the old file)."""
     if os.path.exists(path):
         write_jsonl(path, [record for record in read_jsonl(path) if record.get("step", 0) <= step])
+
+
+class ResumedScheduleCallback(TrainerCallback):
+    """A resumed run follows its own learning-rate schedule from the first step on.
+
+    Why: transformers loads the checkpoint's optimizer and scheduler state over the new ones, and with it the
+    learning rate the old schedule reached and the old base rates. After raising max_steps (the old linear schedule
+    had reached 0), the first resumed step then trained with lr 0, and a new learning_rate was ignored for the
+    whole run. With the same settings the values set here equal the loaded ones, so resuming changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self.base_lrs: list[float] | None = None
+
+    def on_init_end(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kwargs: Any) -> None:
+        if optimizer is not None:  # one the stage built (LoRA+: its own rate per group), before any checkpoint loads
+            self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None, lr_scheduler: Any = None,
+                       **kwargs: Any) -> None:
+        from torch.optim.lr_scheduler import LambdaLR
+
+        if state.global_step == 0 or optimizer is None or not isinstance(lr_scheduler, LambdaLR):
+            return  # a fresh run, or a scheduler of DeepSpeed's config (restored by DeepSpeed as configured)
+        groups = optimizer.param_groups
+        bases = self.base_lrs if self.base_lrs and len(self.base_lrs) == len(groups) else [args.learning_rate] * len(groups)
+        lr_scheduler.base_lrs = list(bases)
+        for group, base in zip(groups, bases):
+            group["initial_lr"] = base
+        # step() recomputes every group's rate at last_epoch + 1: one back first, so the position stays the same
+        lr_scheduler.last_epoch -= 1
+        with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": intended here
+            warnings.simplefilter("ignore", UserWarning)
+            lr_scheduler.step()
 
 
 class RunRecordCallback(TrainerCallback):

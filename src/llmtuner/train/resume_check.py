@@ -62,7 +62,8 @@ def check_resume_settings(config: TrainConfig, resume: str | None, explicit: boo
     optimizer = _changed_training(recorded.get("training") or {}, config.training)
     if optimizer:
         logger.warning("Resuming from %s with other optimizer settings than %s records: %s. The run continues with "
-                       "the new ones from step %s on.", resume, source, "; ".join(optimizer), Path(resume).name)
+                       "the new ones from %s on (the learning-rate schedule too).", resume, source, "; ".join(optimizer),
+                       Path(resume).name)
 
 
 def _read_record(checkpoint: Path, output_dir: Path) -> tuple[Path, dict[str, Any]] | None:

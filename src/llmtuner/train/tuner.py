@@ -36,7 +36,7 @@ def _train(config: TrainConfig, callbacks: list[Any] | None) -> dict[str, float]
 
     from ..extras.distributed import cleanup_distributed
     from ..extras.reporting import configure_reporting
-    from .callbacks import JsonlLogCallback, RunRecordCallback
+    from .callbacks import JsonlLogCallback, ResumedScheduleCallback, RunRecordCallback
     from .training_arguments import build_training_arguments
 
     training_args = build_training_arguments(config)  # may start a CPU process group: cleaned up below
@@ -49,7 +49,8 @@ def _train(config: TrainConfig, callbacks: list[Any] | None) -> dict[str, float]
         else:
             set_seed(training_args.seed)
         stage = _stages()[config.finetuning.stage]
-        metrics = stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), *(callbacks or [])])
+        metrics = stage(config, training_args, [JsonlLogCallback(), RunRecordCallback(config), ResumedScheduleCallback(),
+                                                   *(callbacks or [])])
         finished = True
         return metrics
     finally:
