@@ -53,6 +53,21 @@ def test_preview_marks_masked_spans_and_prints_stats(tiny_model_dir, capsys):
     assert "without packing" in out and "with packing" in out
 
 
+def test_preview_of_grpo_shows_the_prompts_as_training_renders_them(tiny_model_dir, capsys):
+    from llmtuner.train.grpo.rewards import MCQ_FORMAT_INSTRUCTION
+
+    code = main(["preview", "--model_name_or_path", str(tiny_model_dir), "--stage", "grpo", "--template",
+                 "shuzhiqihuang", "--dataset", "medical_grpo_sample", "--dataset_dir", str(ROOT / "data"),
+                 "--max_samples", "6", "--cutoff_len", "256", "--preview_samples", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "=== train prompt 0" in out and "=== train prompt 1" not in out
+    assert out.count(MCQ_FORMAT_INSTRUCTION) == 1  # the exam item ends with training's answer instruction
+    assert out.index(MCQ_FORMAT_INSTRUCTION) < out.index("<|im_start|>assistant")
+    assert "--- answer: " in out and "--- options: " in out  # what the rewards read
+    assert "prompts: 6" in out and "prompt tokens: p50" in out
+
+
 
 def test_build_tiny_into_a_full_folder_is_a_one_line_error(capsys, tmp_path):
     folder = tmp_path / "mine"

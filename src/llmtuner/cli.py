@@ -78,8 +78,11 @@ def cmd_preview(argv: list[str]) -> None:
     from .train.preamble import load_tokenizer_and_template
 
     tokenizer, template = load_tokenizer_and_template(config)  # the same tokenizer fixes as training
+    instruction = ""
+    if config.finetuning.stage == "grpo":  # its multiple-choice prompts end as in training
+        from .train.grpo.rewards import MCQ_FORMAT_INSTRUCTION as instruction
     prepared = prepare_datasets(tokenizer, config.data, config.finetuning.stage, template=template,
-                                seed=int(config.training.get("seed", 42)))
+                                seed=int(config.training.get("seed", 42)), prompt_instruction=instruction)
     batch_size = int(config.training.get("per_device_train_batch_size", 8))
     print(format_preview(prepared, tokenizer, num_samples, config.data.cutoff_len, batch_size))
 

@@ -2,7 +2,8 @@
 
 Prints a few processed samples with the masked part marked, and the statistics that decide
 cutoff_len and packing; for the preference stages each pair's prompt (masked: not scored), chosen and
-rejected answers with their token counts, or KTO's answers with their labels. This is an explicit user
+rejected answers with their token counts, or KTO's answers with their labels; for grpo the prompts the model will
+complete and the columns its rewards read. This is an explicit user
 command and prints to stdout; training itself never logs sample text.
 """
 
@@ -12,6 +13,7 @@ from ..extras.constants import IGNORE_INDEX
 from .pipeline import PreparedData, SplitStats, padding_fraction
 from .preference import PreferenceData, PreferenceStats
 from .preprocess import DROP_REASONS, plan_bins
+from .prompts import EXTRA_COLUMNS, PromptData
 
 MASK_OPEN, MASK_CLOSE = "⟦", "⟧"
 SAMPLE_BOUNDARY = "│"
@@ -67,6 +69,8 @@ def format_stats(stats: SplitStats, cutoff_len: int, batch_size: int) -> str:
 def format_preview(prepared: PreparedData, tokenizer: Any, num_samples: int, cutoff_len: int, batch_size: int) -> str:
     if isinstance(prepared, PreferenceData):  # pairs, or KTO's labelled answers
         return format_preference_preview(prepared, tokenizer, num_samples, cutoff_len)
+    if isinstance(prepared, PromptData):  # grpo: prompts only, the answers are sampled while training
+        return format_prompt_preview(prepared, tokenizer, num_samples, cutoff_len)
     out = [f"Masked spans (label -100, not learned) are shown as {MASK_OPEN}...{MASK_CLOSE}; "
            f"packed samples are separated by {SAMPLE_BOUNDARY}.", ""]
     for split in ("train", "eval"):
@@ -134,4 +138,34 @@ def format_preference_preview(prepared: PreferenceData, tokenizer: Any, num_samp
             out += format_row(tokenizer, dataset[index], index, split)
         if split in prepared.stats:
             out += [format_preference_stats(prepared.stats[split], cutoff_len), ""]
+    return "\n".join(out)
+
+
+# ---- the online stage (grpo) ------------------------------------------------------------------------
+def format_prompt_preview(prepared: PromptData, tokenizer: Any, num_samples: int, cutoff_len: int) -> str:
+    import numpy as np
+
+    out = ["GRPO samples its answers while it trains: each row is the prompt the model completes, rendered by the "
+           "template (none of it is learned), with the columns its rewards read.", ""]
+    for split in ("train", "eval"):
+        dataset = getattr(prepared, split)
+        if dataset is None:
+            continue
+        for index, row in enumerate(dataset):
+            if index >= num_samples:
+                break
+            out.append(f"=== {split} prompt {index}: {len(row['prompt_ids'])} tokens ===")
+            out.append(tokenizer.decode(row["prompt_ids"], skip_special_tokens=False))
+            out += [f"--- {column}: {row[column]}" for column in EXTRA_COLUMNS if row.get(column) is not None]
+            out.append("")
+        lengths = [len(ids) for ids in dataset["prompt_ids"]]
+        out.append(f"[{split}]")
+        out.append(f"  prompts: {len(lengths)}")
+        if lengths:
+            values = np.percentile(lengths, [50, 90, 95, 99, 100])
+            out.append("  prompt tokens: " + ", ".join(f"{name} {int(value)}" for name, value in
+                                                    zip(("p50", "p90", "p95", "p99", "max"), values)))
+            out.append(f"  at cutoff_len={cutoff_len} (kept their last {cutoff_len} tokens): "
+                       f"{sum(length >= cutoff_len for length in lengths)}")
+        out.append("")
     return "\n".join(out)
