@@ -16,6 +16,7 @@ from ..data.collator import GenerationCollator
 from .detokenize import Row
 from .requests import Completion, Event, TokenLogprob
 from .scheduler import Job
+from .token_bytes import TokenBytes
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in mixed-adapter batches
 
@@ -46,7 +47,7 @@ class LogprobRecorder(LogitsProcessor):
     def __init__(self, rows: list[Row], tokenizer: Any) -> None:
         self.wanted = [index for index, row in enumerate(rows) if row.options.logprobs is not None]
         self.top = {index: rows[index].options.logprobs or 0 for index in self.wanted}
-        self.tokenizer = tokenizer
+        self.pieces = TokenBytes(tokenizer)
         self.last: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -57,11 +58,12 @@ class LogprobRecorder(LogitsProcessor):
         if self.last is None or index not in self.top:
             return None
         values = self.last[self.wanted.index(index)]
-        top: tuple[tuple[int, str, float], ...] = ()
+        top: tuple[tuple[int, str, float, bytes], ...] = ()
+        pieces = self.pieces
         if self.top[index]:
             best = torch.topk(values, self.top[index])
-            top = tuple((int(i), self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(best.values, best.indices))
-        return TokenLogprob(token, self.tokenizer.decode([token]), float(values[token]), top)
+            top = tuple((int(i), pieces.text(int(i)), float(v), pieces.of(int(i))) for v, i in zip(best.values, best.indices))
+        return TokenLogprob(token, pieces.text(token), float(values[token]), top, pieces.of(token))
 
 
 def generate_batch(model: Any, tokenizer: Any, jobs: list[Job], stop_ids: list[int], pad_id: int,

@@ -84,7 +84,10 @@ class TokenLogprob:
     token_id: int
     token: str
     logprob: float
-    top: tuple[tuple[int, str, float], ...] = ()
+    top: tuple[tuple[int, str, float, bytes], ...] = ()
+    """The most likely tokens at this step: id, text, log-probability, bytes."""
+    token_bytes: bytes = b""
+    """The token's own bytes (serve/token_bytes.py): part of a character where the text shows U+FFFD."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .detokenize import Row
 from .handle import RequestHandle
 from .requests import Completion, Event, GenerationRequest, QueueFull, TokenLogprob, fit_to_context, served_base_name
 from .scheduler import Job
+from .token_bytes import TokenBytes
 
 
 def _rank(path: str) -> int:
@@ -76,6 +77,7 @@ class VllmServingEngine:
 
         self.config = config
         self.tokenizer, self.template = load_tokenizer_and_template(config)
+        self.pieces = TokenBytes(self.tokenizer)
         named = parse_adapters(config.serving.adapters, [])
         base_adapter = (config.model.adapter_name_or_path or [None])[0]  # validation allows one with vllm
         self.loras: dict[str | None, Any] = {}
@@ -147,8 +149,9 @@ class VllmServingEngine:
         step = completion.logprobs[position]  # {token id: Logprob(logprob, rank, decoded_token)}
         token = completion.token_ids[position]
         ranked = sorted(step.items(), key=lambda item: item[1].rank or 0)[: request.options.logprobs]
-        top = tuple((int(i), self.tokenizer.decode([int(i)]), float(lp.logprob)) for i, lp in ranked)
-        return TokenLogprob(token, self.tokenizer.decode([token]), float(step[token].logprob), top)
+        pieces = self.pieces
+        top = tuple((int(i), pieces.text(int(i)), float(lp.logprob), pieces.of(int(i))) for i, lp in ranked)
+        return TokenLogprob(token, pieces.text(token), float(step[token].logprob), top, pieces.of(token))
 
     def queue_depth(self) -> int:
         return max(self.in_flight - self.config.serving.max_concurrency, 0)

@@ -19,9 +19,9 @@ class ReviewedAnswer:
 
 
 def token_logprob(item: EngineLogprob) -> TokenLogprob:
-    return TokenLogprob(token=item.token, logprob=item.logprob, bytes=list(item.token.encode("utf-8")),
-                        top_logprobs=[TopLogprob(token=token, logprob=value, bytes=list(token.encode("utf-8")))
-                                      for _, token, value in item.top])
+    return TokenLogprob(token=item.token, logprob=item.logprob, bytes=list(item.token_bytes),
+                        top_logprobs=[TopLogprob(token=token, logprob=value, bytes=list(raw))
+                                      for _, token, value, raw in item.top])
 
 
 def choice_logprobs(items: tuple[EngineLogprob, ...] | list[EngineLogprob] | None) -> ChoiceLogprobs | None:
