@@ -7,6 +7,8 @@ complete and the columns its rewards read. This is an explicit user
 command and prints to stdout; training itself never logs sample text.
 """
 
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from ..extras.constants import IGNORE_INDEX
@@ -66,6 +68,14 @@ def format_stats(stats: SplitStats, cutoff_len: int, batch_size: int) -> str:
     return "\n".join(lines)
 
 
+def _splits(prepared: Any) -> Iterator[tuple[str, Any]]:
+    """(split name, dataset) for the splits the data has: train, then eval."""
+    for split in ("train", "eval"):
+        dataset = getattr(prepared, split)
+        if dataset is not None:
+            yield split, dataset
+
+
 def format_preview(prepared: PreparedData, tokenizer: Any, num_samples: int, cutoff_len: int, batch_size: int) -> str:
     if isinstance(prepared, PreferenceData):  # pairs, or KTO's labelled answers
         return format_preference_preview(prepared, tokenizer, num_samples, cutoff_len)
@@ -73,13 +83,8 @@ def format_preview(prepared: PreparedData, tokenizer: Any, num_samples: int, cut
         return format_prompt_preview(prepared, tokenizer, num_samples, cutoff_len)
     out = [f"Masked spans (label -100, not learned) are shown as {MASK_OPEN}...{MASK_CLOSE}; "
            f"packed samples are separated by {SAMPLE_BOUNDARY}.", ""]
-    for split in ("train", "eval"):
-        dataset = getattr(prepared, split)
-        if dataset is None:
-            continue
-        for index, row in enumerate(dataset):
-            if index >= num_samples:
-                break
+    for split, dataset in _splits(prepared):
+        for index, row in enumerate(islice(dataset, num_samples)):
             out.append(f"=== {split} row {index}: {len(row['input_ids'])} tokens ===")
             out.append(render_sample(tokenizer, row["input_ids"], row["labels"], row.get("position_ids")))
             out.append("")
@@ -130,10 +135,7 @@ def format_preference_stats(stats: PreferenceStats, cutoff_len: int) -> str:
 def format_preference_preview(prepared: PreferenceData, tokenizer: Any, num_samples: int, cutoff_len: int) -> str:
     out = [f"Stage {prepared.stage}. The prompt (not scored) is shown as {MASK_OPEN}...{MASK_CLOSE}; the answers after "
            "it are what the preference loss compares.", ""]
-    for split in ("train", "eval"):
-        dataset = getattr(prepared, split)
-        if dataset is None:
-            continue
+    for split, dataset in _splits(prepared):
         for index in range(min(num_samples, len(dataset))):
             out += format_row(tokenizer, dataset[index], index, split)
         if split in prepared.stats:
@@ -147,13 +149,8 @@ def format_prompt_preview(prepared: PromptData, tokenizer: Any, num_samples: int
 
     out = ["GRPO samples its answers while it trains: each row is the prompt the model completes, rendered by the "
            "template (none of it is learned), with the columns its rewards read.", ""]
-    for split in ("train", "eval"):
-        dataset = getattr(prepared, split)
-        if dataset is None:
-            continue
-        for index, row in enumerate(dataset):
-            if index >= num_samples:
-                break
+    for split, dataset in _splits(prepared):
+        for index, row in enumerate(islice(dataset, num_samples)):
             out.append(f"=== {split} prompt {index}: {len(row['prompt_ids'])} tokens ===")
             out.append(tokenizer.decode(row["prompt_ids"], skip_special_tokens=False))
             out += [f"--- {column}: {row[column]}" for column in EXTRA_COLUMNS if row.get(column) is not None]
