@@ -711,6 +711,9 @@ def main() -> None:
     parser.add_argument("--console_rounds", type=int, default=3, help="unwatched/watched pairs of jobs in the console section")
     parser.add_argument("--probe_cached", metavar="CACHE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from llmtuner.extras.hub_kernels import import_bitsandbytes_offline
+
+    import_bitsandbytes_offline()  # as the llmtuner commands do: nothing fetched from the Hub behind the user's back
     if args.probe_cached:
         probe_cached(args.probe_cached, args.cutoff_len)
         return
