@@ -306,3 +306,36 @@ def test_overwrite_output_dir_keeps_the_earlier_runs_checkpoints_out_of_rotation
     assert sorted(p.name for p in kept.iterdir()) == ["checkpoint-2", "checkpoint-4", "trainer_log.jsonl"]
     assert not list(tmp_path.glob("checkpoint-*")) and (tmp_path / "notes.txt").read_text() == "mine"
     assert last_complete_checkpoint(tmp_path) is None  # a later resume cannot pick the earlier run's checkpoint
+
+
+def test_a_resumed_schedule_keeps_each_groups_own_rate(tmp_path):
+    """LoRA+ gives the B matrices their own (higher) rate: the resumed schedule keeps each group's new base rate. The
+    objects are torch's and transformers' own; the checkpoint is loaded the way the Trainer loads it."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from llmtuner.train.callbacks import ResumedScheduleCallback
+
+    weights = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))]
+
+    def optimizer(rates):
+        return torch.optim.AdamW([{"params": [weights[0]], "lr": rates[0]}, {"params": [weights[1]], "lr": rates[1]}])
+
+    old = optimizer([1e-3, 1.6e-2])
+    old_schedule = get_linear_schedule_with_warmup(old, 0, 2)
+    for _ in range(2):  # the earlier run: 2 steps, its schedule at 0
+        old.step()
+        old_schedule.step()
+    new = optimizer([5e-4, 8e-3])  # the resumed run: other rates, max_steps 4
+    callback = ResumedScheduleCallback()
+    args, state = SimpleNamespace(learning_rate=5e-4), SimpleNamespace(global_step=2)
+    callback.on_init_end(args, state, None, optimizer=new)  # the stage's optimizer, before the checkpoint loads
+    schedule = get_linear_schedule_with_warmup(new, 0, 4)
+    new.load_state_dict(old.state_dict())
+    schedule.load_state_dict(old_schedule.state_dict())
+    assert [group["lr"] for group in new.param_groups] == [0.0, 0.0]  # what the checkpoint brought
+    callback.on_train_begin(args, state, None, optimizer=new, lr_scheduler=schedule)
+    assert [group["lr"] for group in new.param_groups] == pytest.approx([2.5e-4, 4e-3])  # half way through 4 steps
+    assert schedule.last_epoch == 2 and schedule.get_last_lr() == pytest.approx([2.5e-4, 4e-3])
